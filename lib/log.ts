@@ -16,7 +16,8 @@ const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 }
 /** Extra key/value pairs carried by a line. */
 export type LogFields = Record<string, string | number | boolean | undefined>;
 
-interface LogSettings {
+/** How and where lines are written. */
+export interface LogSettings {
   level: LogLevel;
   format: LogFormat;
   /** Where lines go; tests swap it to capture output. */
@@ -32,16 +33,19 @@ const settings: LogSettings = {
 };
 
 /**
- * Sets the minimum level and the output format.
+ * Sets the minimum level, the output format or the writer.
  *
+ * @returns the settings before the change, to restore them later.
  * @example
  * ```ts
  * import { configureLog } from "./log.ts";
  * configureLog({ level: "debug", format: "json" });
  * ```
  */
-export function configureLog(opts: Partial<LogSettings>): void {
+export function configureLog(opts: Partial<LogSettings>): LogSettings {
+  const before = { ...settings };
   Object.assign(settings, opts);
+  return before;
 }
 
 /** True when lines of `level` are written; lets callers skip building costly fields. */

@@ -1,0 +1,303 @@
+/**
+ * `pubsub.yaml`: read, validate and freeze the server configuration. PyPubSub's keys keep
+ * their meaning, so a PyPubSub config file loads unchanged; new settings use new keys.
+ *
+ * @module
+ */
+
+import { parse as parseYaml } from "yaml";
+import { type Cidr, parseCidr } from "./net.ts";
+import { log } from "./log.ts";
+
+/** A configuration problem, already phrased as `file: key: problem`. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** TLS listener settings (`server.tls`). */
+export interface TlsConfig {
+  readonly port: number;
+  /** PEM text of the certificate, followed by the chain when one is configured. */
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** History settings (`server.backlog`). */
+export interface BacklogConfig {
+  /** Events kept; 0 disables history. */
+  readonly size: number;
+  /** Seconds an event is kept; 0 keeps it until `size` pushes it out. */
+  readonly maxAge: number;
+  /** File that keeps history across restarts, or null for memory only. */
+  readonly storage: string | null;
+  /** Answer 202 only after the event is written to storage. */
+  readonly sync: boolean;
+}
+
+/** The validated configuration; frozen, so it is swapped whole on reload. */
+export interface Config {
+  /** The file it was read from. */
+  readonly file: string;
+  readonly server: {
+    readonly port: number;
+    readonly bind: string;
+    readonly maxPayloadSize: number;
+    /** Seconds between `{"stillalive": …}` lines. */
+    readonly keepalive: number;
+    /** Unsent bytes a subscriber may have queued before it is disconnected. */
+    readonly maxQueuedBytes: number;
+    readonly tls: TlsConfig | null;
+    readonly backlog: BacklogConfig;
+  };
+  readonly clients: {
+    readonly payloaders: readonly Cidr[];
+    readonly oldschoolers: readonly string[];
+    readonly secureTopics: ReadonlySet<string>;
+    /** The raw `clients.ldap` section, validated by the LDAP module. */
+    readonly ldap: unknown;
+  };
+  /** The raw `sqs` section, validated by the SQS module. */
+  readonly sqs: unknown;
+}
+
+/** Defaults shared with PyPubSub where it has the setting. */
+export const DEFAULTS = {
+  port: 2069,
+  bind: "0.0.0.0",
+  maxPayloadSize: 102400,
+  keepalive: 5,
+  maxQueuedBytes: 4 * 1024 * 1024,
+} as const;
+
+/** Every key the server knows, for the unknown-key warning. `*` allows any name. */
+const KNOWN = {
+  server: {
+    port: 1,
+    bind: 1,
+    max_payload_size: 1,
+    keepalive: 1,
+    max_queued_bytes: 1,
+    backlog: { size: 1, max_age: 1, storage: 1, sync: 1 },
+    tls: { port: 1, cert: 1, key: 1, chain: 1 },
+  },
+  clients: { payloaders: 1, oldschoolers: 1, secure_topics: 1, ldap: "*" },
+  sqs: "*",
+} as const;
+
+type Raw = Record<string, unknown>;
+
+/** Reads fields of one YAML mapping, naming `file: key` in every error. */
+class Section {
+  constructor(readonly file: string, readonly prefix: string, readonly raw: Raw) {}
+
+  static of(file: string, prefix: string, value: unknown): Section {
+    if (value === undefined || value === null) return new Section(file, prefix, {});
+    if (typeof value !== "object" || Array.isArray(value)) {
+      throw new ConfigError(`${file}: ${prefix}: must be a mapping`);
+    }
+    return new Section(file, prefix, value as Raw);
+  }
+
+  fail(key: string, problem: string): never {
+    throw new ConfigError(`${this.file}: ${this.key(key)}: ${problem}`);
+  }
+
+  key(key: string): string {
+    return this.prefix ? `${this.prefix}.${key}` : key;
+  }
+
+  section(key: string): Section {
+    return Section.of(this.file, this.key(key), this.raw[key]);
+  }
+
+  has(key: string): boolean {
+    return this.raw[key] !== undefined && this.raw[key] !== null;
+  }
+
+  int(key: string, fallback: number, min: number, max: number): number {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return fallback;
+    const n = typeof value === "string" && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+    if (typeof n !== "number" || !Number.isInteger(n)) this.fail(key, `must be a whole number`);
+    if (n < min || n > max) this.fail(key, `must be between ${min} and ${max}, got ${n}`);
+    return n;
+  }
+
+  string(key: string, fallback: string): string {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== "string" && typeof value !== "number") this.fail(key, "must be a string");
+    return String(value);
+  }
+
+  bool(key: string, fallback: boolean): boolean {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== "boolean") this.fail(key, "must be true or false");
+    return value;
+  }
+
+  strings(key: string): string[] {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value)) this.fail(key, "must be a list");
+    return value.map((item, i) => {
+      if (typeof item !== "string" && typeof item !== "number") {
+        this.fail(`${key}[${i}]`, "must be a string");
+      }
+      return String(item);
+    });
+  }
+
+  duration(key: string, fallback: number): number {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return fallback;
+    const seconds = parseDuration(value);
+    if (seconds === null) {
+      this.fail(key, `"${value}" is not a duration (seconds, or a number with s, m, h or d)`);
+    }
+    return seconds;
+  }
+}
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/**
+ * Parses a duration: a number of seconds, or a number followed by `s`, `m`, `h` or `d`.
+ *
+ * @returns seconds, or null when `value` is not a duration.
+ * @example
+ * ```ts
+ * import { parseDuration } from "./config.ts";
+ * console.assert(parseDuration("48h") === 172800);
+ * ```
+ */
+export function parseDuration(value: unknown): number | null {
+  if (typeof value === "number") return Number.isFinite(value) && value >= 0 ? value : null;
+  if (typeof value !== "string") return null;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$/i.exec(value);
+  if (!m) return null;
+  return Number(m[1]) * UNIT_SECONDS[(m[2] || "s").toLowerCase()]!;
+}
+
+function readPem(section: Section, key: string): string {
+  const path = section.string(key, "");
+  if (!path) section.fail(key, "is required when server.tls is set");
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (err) {
+    section.fail(key, `cannot read "${path}": ${(err as Error).message}`);
+  }
+}
+
+function parseTls(server: Section): TlsConfig | null {
+  if (!server.has("tls")) return null;
+  const tls = server.section("tls");
+  const port = tls.int("port", 0, 1, 65535);
+  if (!tls.has("port")) tls.fail("port", "is required when server.tls is set");
+  const chain = tls.has("chain") ? "\n" + readPem(tls, "chain") : "";
+  return { port, cert: readPem(tls, "cert") + chain, key: readPem(tls, "key") };
+}
+
+function parseBacklog(server: Section): BacklogConfig {
+  const backlog = server.section("backlog");
+  const storage = backlog.string("storage", "");
+  return {
+    size: backlog.int("size", 0, 0, 100_000_000),
+    maxAge: backlog.duration("max_age", 0),
+    storage: storage || null,
+    sync: backlog.bool("sync", false),
+  };
+}
+
+function parsePayloaders(clients: Section): Cidr[] {
+  return clients.strings("payloaders").map((text, i) => {
+    try {
+      return parseCidr(text);
+    } catch (err) {
+      clients.fail(`payloaders[${i}]`, (err as Error).message);
+    }
+  });
+}
+
+function warnUnknown(file: string, raw: unknown, known: unknown, prefix: string): void {
+  if (known === "*" || !raw || typeof raw !== "object" || Array.isArray(raw)) return;
+  for (const [key, value] of Object.entries(raw)) {
+    const name = prefix ? `${prefix}.${key}` : key;
+    const spec = (known as Record<string, unknown>)[key];
+    if (spec === undefined) log.warn("unknown configuration key ignored", { file, key: name });
+    else if (typeof spec === "object" || spec === "*") warnUnknown(file, value, spec, name);
+  }
+}
+
+/**
+ * Validates a parsed YAML document into a frozen {@link Config}. Nothing downstream
+ * re-checks it. Unknown keys are logged as warnings.
+ *
+ * @param raw the parsed YAML document.
+ * @param file the file name used in messages.
+ * @throws {ConfigError} naming the file, the key and the problem.
+ */
+export function parseConfig(raw: unknown, file: string): Config {
+  const root = Section.of(file, "", raw);
+  if (!root.has("server")) root.fail("server", "is missing (a server section is required)");
+  const server = root.section("server");
+  const clients = root.section("clients");
+  warnUnknown(file, raw, KNOWN, "");
+  return deepFreeze({
+    file,
+    server: {
+      port: server.int("port", DEFAULTS.port, 0, 65535),
+      bind: server.string("bind", DEFAULTS.bind),
+      maxPayloadSize: server.int("max_payload_size", DEFAULTS.maxPayloadSize, 2, 2 ** 30),
+      keepalive: server.duration("keepalive", DEFAULTS.keepalive) || DEFAULTS.keepalive,
+      maxQueuedBytes: server.int("max_queued_bytes", DEFAULTS.maxQueuedBytes, 1024, 2 ** 40),
+      tls: parseTls(server),
+      backlog: parseBacklog(server),
+    },
+    clients: {
+      payloaders: parsePayloaders(clients),
+      oldschoolers: clients.strings("oldschoolers"),
+      secureTopics: new Set(clients.strings("secure_topics")),
+      ldap: clients.raw["ldap"] ?? null,
+    },
+    sqs: root.raw["sqs"] ?? null,
+  });
+}
+
+/**
+ * Reads and validates a config file.
+ *
+ * @throws {ConfigError} naming the file, the key and the problem (or that it is missing).
+ */
+export async function loadConfig(file: string): Promise<Config> {
+  return parseConfig(await readYaml(file), file);
+}
+
+/**
+ * Reads a YAML file.
+ *
+ * @throws {ConfigError} when the file cannot be read or is not valid YAML.
+ */
+export async function readYaml(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (err) {
+    const why = err instanceof Deno.errors.NotFound ? "file not found" : (err as Error).message;
+    throw new ConfigError(`${file}: cannot read: ${why}`);
+  }
+  try {
+    return parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${file}: not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object" && !(value instanceof Set) && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

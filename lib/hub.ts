@@ -1,0 +1,112 @@
+/**
+ * The hub: who is subscribed to what, and delivery of each event to every matching
+ * subscriber. It knows subscribers and events, never HTTP.
+ *
+ * @module
+ */
+
+import { mayRead } from "./acl.ts";
+import type { Event } from "./event.ts";
+import { log } from "./log.ts";
+import type { CloseReason, Subscriber } from "./subscriber.ts";
+import { TopicTrie, toTopicSet } from "./topics.ts";
+
+const encoder = new TextEncoder();
+
+/** Running totals, for logs and metrics. */
+export interface HubCounters {
+  published: number;
+  delivered: number;
+  evictedSlow: number;
+}
+
+/**
+ * Subscribe, unsubscribe, publish. Publishing is synchronous: an event reaches every
+ * subscriber registered when `publish` is called, and nothing can join or leave halfway.
+ *
+ * @example
+ * ```ts
+ * import { Hub } from "./hub.ts";
+ * const hub = new Hub({ keepalive: 5 });
+ * console.assert(hub.size === 0);
+ * hub.close();
+ * ```
+ */
+export class Hub {
+  readonly #trie = new TopicTrie<Subscriber>();
+  readonly #subscribers = new Set<Subscriber>();
+  readonly #timer: ReturnType<typeof setInterval>;
+  #delivery = 0;
+  readonly counters: HubCounters = { published: 0, delivered: 0, evictedSlow: 0 };
+
+  /** @param opts.keepalive seconds between `{"stillalive": …}` lines on every stream. */
+  constructor(opts: { keepalive: number }) {
+    this.#timer = setInterval(() => this.#ping(), opts.keepalive * 1000);
+  }
+
+  /** Subscribers connected now. */
+  get size(): number {
+    return this.#subscribers.size;
+  }
+
+  /** Registers a subscriber for live events and sends it a first keepalive line. */
+  subscribe(sub: Subscriber): void {
+    this.#subscribers.add(sub);
+    for (const set of sub.topicSets) this.#trie.add(set, sub);
+    sub.send(stillAlive(sub.oldschool));
+    log.debug("subscribed", {
+      id: sub.id,
+      topics: sub.topicSets.map((s) => s.join("/")).join(","),
+    });
+  }
+
+  /** Removes a subscriber; called by the subscriber when its stream ends. */
+  unsubscribe(sub: Subscriber, reason: CloseReason): void {
+    if (!this.#subscribers.delete(sub)) return;
+    for (const set of sub.topicSets) this.#trie.delete(set, sub);
+    if (reason === "slow") {
+      this.counters.evictedSlow++;
+      log.info("subscriber too slow, disconnected", { id: sub.id, user: sub.principal?.user });
+    } else {
+      log.debug("unsubscribed", { id: sub.id, reason });
+    }
+  }
+
+  /**
+   * Delivers an event to every subscriber with a matching topic set (and, for a private
+   * event, an ACL segment that covers it). The event's bytes are shared, not copied.
+   */
+  publish(event: Event): void {
+    const delivery = ++this.#delivery;
+    const topics = toTopicSet(event.topics);
+    const topicSet = event.private ? new Set(topics) : null;
+    this.counters.published++;
+    this.#trie.match(topics, (sub) => {
+      if (sub.lastDelivery === delivery) return;
+      sub.lastDelivery = delivery;
+      if (topicSet && !mayRead(sub.principal, topicSet)) return;
+      if (sub.sendEvent(event)) this.counters.delivered++;
+    });
+  }
+
+  /** Calls `fn` for every subscriber, e.g. to re-evaluate principals after a reload. */
+  forEach(fn: (sub: Subscriber) => void): void {
+    for (const sub of [...this.#subscribers]) fn(sub);
+  }
+
+  /** Ends every stream and the keepalive timer. */
+  close(): void {
+    clearInterval(this.#timer);
+    for (const sub of [...this.#subscribers]) sub.close("shutdown");
+  }
+
+  #ping(): void {
+    const line = stillAlive(false);
+    const oldschool = stillAlive(true);
+    for (const sub of this.#subscribers) sub.send(sub.oldschool ? oldschool : line);
+  }
+}
+
+function stillAlive(oldschool: boolean): Uint8Array {
+  return encoder.encode(`{"stillalive": ${Date.now() / 1000}}\n${oldschool ? "\0" : ""}`);
+}

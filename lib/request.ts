@@ -1,0 +1,98 @@
+/**
+ * Reading what a request carries: its path, its body under a size cap, and HTTP Basic
+ * credentials. Each failure is an {@link HttpError} with a one-line reason.
+ *
+ * @module
+ */
+
+import { HttpError } from "./http_error.ts";
+
+/**
+ * The path of a request URL, without query string, still percent-encoded.
+ *
+ * @example
+ * ```ts
+ * import { pathOf } from "./request.ts";
+ * console.assert(pathOf("http://h:1/a/b?x=1") === "/a/b");
+ * ```
+ */
+export function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+  const query = url.indexOf("?", start);
+  return query < 0 ? url.slice(start) : url.slice(start, query);
+}
+
+const tooLarge = (limit: number) =>
+  new HttpError(413, `payload larger than the limit of ${limit} bytes`);
+
+/**
+ * Reads the body, refusing it with 413 as soon as it passes `limit` bytes: before reading
+ * when Content-Length says so, and while reading a chunked body.
+ */
+export async function readBody(req: Request, limit: number): Promise<Uint8Array> {
+  const declared = req.headers.get("content-length");
+  if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
+  if (!req.body) return new Uint8Array(0);
+  if (declared !== null) return await req.bytes();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of req.body) {
+    total += chunk.byteLength;
+    if (total > limit) throw tooLarge(limit);
+    chunks.push(chunk);
+  }
+  const body = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Decodes UTF-8, answering 400 for invalid byte sequences. */
+export function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new HttpError(400, "body is not valid UTF-8");
+  }
+}
+
+/** A user name and password from an `Authorization: Basic` header. */
+export interface Credentials {
+  user: string;
+  password: string;
+}
+
+/** The 401 answer, with the challenge clients expect. */
+export function unauthorized(reason: string): HttpError {
+  return new HttpError(401, reason, { "WWW-Authenticate": 'Basic realm="DenoPubSub"' });
+}
+
+/**
+ * Parses the `Authorization` header. The password may contain colons.
+ *
+ * @returns the credentials, or null when the request carries none.
+ * @throws {HttpError} 401 when the header is present but malformed.
+ */
+export function basicCredentials(req: Request): Credentials | null {
+  const header = req.headers.get("authorization");
+  if (header === null) return null;
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!m) throw unauthorized("Authorization header is not HTTP Basic credentials");
+  let decoded: string;
+  try {
+    decoded = new TextDecoder("utf-8", { fatal: true }).decode(
+      Uint8Array.from(atob(m[1]!), (c) => c.charCodeAt(0)),
+    );
+  } catch {
+    throw unauthorized("Authorization header is not valid base64 UTF-8");
+  }
+  const colon = decoded.indexOf(":");
+  if (colon < 0) throw unauthorized("Authorization credentials lack a ':' separator");
+  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}

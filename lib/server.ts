@@ -1,0 +1,255 @@
+/**
+ * The HTTP side: routing, status codes and headers, and the listeners. Everything about
+ * who gets which event lives in the hub.
+ *
+ * @module
+ */
+
+import { Acl, type Principal } from "./acl.ts";
+import type { Config } from "./config.ts";
+import { buildEvent, PayloadError } from "./event.ts";
+import { HttpError } from "./http_error.ts";
+import { Hub } from "./hub.ts";
+import { errorMessage, log } from "./log.ts";
+import { allowed } from "./net.ts";
+import { basicCredentials, decodeUtf8, pathOf, readBody, unauthorized } from "./request.ts";
+import { Subscriber } from "./subscriber.ts";
+import { parsePublishPath, parseSubscription, TopicError } from "./topics.ts";
+import { VERSION } from "./version.ts";
+
+/** The content type of a subscription stream, as PyPubSub sends it. */
+export const STREAM_TYPE = "application/vnd.pypubsub-stream";
+
+const ACCEPTED = "Payload received, thank you very much!\n";
+
+/** Settings that can change on reload; swapped together as one snapshot. */
+export interface Settings {
+  readonly config: Config;
+  readonly acl: Acl;
+}
+
+/** Counters of requests, for logs and metrics. */
+export interface ServerCounters {
+  requests: number;
+  rejected: Record<string, number>;
+}
+
+/** What a handler needs to know about the connection. */
+export interface Peer {
+  /** The client's IP address as the engine reports it. */
+  readonly address: string;
+}
+
+/**
+ * The service: a hub plus the request handler and its listeners.
+ *
+ * @example
+ * ```ts ignore
+ * import { PubSubServer } from "./server.ts";
+ * const server = new PubSubServer({ config, acl });
+ * await server.listen();
+ * console.log(server.port);
+ * await server.close();
+ * ```
+ */
+export class PubSubServer {
+  readonly hub: Hub;
+  readonly counters: ServerCounters = { requests: 0, rejected: {} };
+  #settings: Settings;
+  #servers: Deno.HttpServer<Deno.NetAddr>[] = [];
+
+  constructor(settings: Settings) {
+    this.#settings = settings;
+    this.hub = new Hub({ keepalive: settings.config.server.keepalive });
+  }
+
+  /** The settings in force. */
+  get settings(): Settings {
+    return this.#settings;
+  }
+
+  /** The bound port of the plain HTTP listener (useful with port 0). */
+  get port(): number {
+    return this.#servers[0]?.addr.port ?? 0;
+  }
+
+  /** The bound port of the TLS listener, or 0 when there is none. */
+  get tlsPort(): number {
+    return this.#servers[1]?.addr.port ?? 0;
+  }
+
+  /**
+   * Swaps in new settings for new requests; open streams stay, and their principals are
+   * re-read from the new ACL so a removed user stops receiving private events.
+   */
+  reload(next: Settings): void {
+    const before = this.#settings.config.server;
+    const after = next.config.server;
+    if (before.port !== after.port || before.bind !== after.bind || before.tls !== after.tls) {
+      log.warn("listener settings changed; they take effect after a restart");
+    }
+    this.#settings = next;
+    this.hub.forEach((sub) => {
+      if (sub.principal) sub.principal = next.acl.principal(sub.principal.user);
+    });
+  }
+
+  /** Starts the HTTP listener, and the HTTPS one when `server.tls` is set. */
+  async listen(): Promise<void> {
+    const { server } = this.#settings.config;
+    const handler = (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
+      this.handle(req, { address: info.remoteAddr.hostname });
+    const onListen = (tls: boolean) => ({ hostname, port }: Deno.NetAddr) =>
+      log.info(`listening for ${tls ? "HTTPS" : "HTTP"}`, { address: hostname, port });
+    const onError = (err: unknown) => {
+      log.error("request failed", { error: errorMessage(err) });
+      return new Response("internal error\n", { status: 500 });
+    };
+    const base = { hostname: server.bind, onError };
+    try {
+      this.#servers.push(
+        Deno.serve({ ...base, port: server.port, onListen: onListen(false) }, handler),
+      );
+      if (server.tls) {
+        const { port, cert, key } = server.tls;
+        this.#servers.push(
+          Deno.serve({ ...base, port, cert, key, onListen: onListen(true) }, handler),
+        );
+      }
+    } catch (err) {
+      const port = this.#servers.length === 0 ? server.port : server.tls?.port;
+      await this.close();
+      throw new Error(`cannot listen on ${server.bind} port ${port}: ${errorMessage(err)}`);
+    }
+  }
+
+  /** Stops accepting, ends every stream cleanly, and waits for the listeners to finish. */
+  async close(): Promise<void> {
+    const done = this.#servers.map((s) => s.shutdown());
+    this.hub.close();
+    await Promise.all(done);
+    this.#servers = [];
+  }
+
+  /** Answers one request. Every response carries the `Server` and `X-*` headers. */
+  async handle(req: Request, peer: Peer): Promise<Response> {
+    this.counters.requests++;
+    try {
+      return await this.#route(req, peer);
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      this.counters.rejected[err.status] = (this.counters.rejected[err.status] ?? 0) + 1;
+      log.info("request refused", {
+        method: req.method,
+        path: pathOf(req.url),
+        peer: peer.address,
+        status: err.status,
+        reason: err.message,
+      });
+      return this.#respond(err.message + "\n", err.status, err.headers);
+    }
+  }
+
+  #route(req: Request, peer: Peer): Promise<Response> | Response {
+    switch (req.method) {
+      case "GET":
+        return this.#subscribe(req);
+      case "PUT":
+      case "POST":
+        return this.#publish(req, peer);
+      case "HEAD":
+        return this.#respond(null, 204);
+      default:
+        throw new HttpError(405, `method ${req.method} not allowed`, {
+          Allow: "GET, HEAD, PUT, POST",
+        });
+    }
+  }
+
+  #headers(extra?: Record<string, string>): Headers {
+    const headers = new Headers(extra);
+    headers.set("Server", `DenoPubSub/${VERSION}`);
+    headers.set("X-Subscribers", String(this.hub.size));
+    headers.set("X-Requests", String(this.counters.requests));
+    return headers;
+  }
+
+  #respond(body: BodyInit | null, status: number, extra?: Record<string, string>): Response {
+    const headers = this.#headers(extra);
+    if (body !== null) headers.set("Content-Type", "text/plain; charset=utf-8");
+    return new Response(body, { status, headers });
+  }
+
+  #principal(req: Request): Principal | null {
+    const credentials = basicCredentials(req);
+    if (!credentials) return null;
+    const principal = this.#settings.acl.authenticate(credentials.user, credentials.password);
+    if (!principal) throw unauthorized("wrong user name or password");
+    return principal;
+  }
+
+  #subscribe(req: Request): Response {
+    const { config } = this.#settings;
+    const topicSets = topicsOr400(() => parseSubscription(pathOf(req.url)));
+    const principal = this.#principal(req);
+    const agent = req.headers.get("user-agent") ?? "";
+    const sub = new Subscriber({
+      topicSets,
+      oldschool: config.clients.oldschoolers.some((ua) => agent.includes(ua)),
+      principal,
+      maxQueuedBytes: config.server.maxQueuedBytes,
+      onClose: (s, reason) => this.hub.unsubscribe(s, reason),
+    });
+    this.hub.subscribe(sub);
+    const headers = this.#headers({ "Content-Type": STREAM_TYPE, "Cache-Control": "no-cache" });
+    return new Response(sub.stream, { status: 200, headers });
+  }
+
+  async #publish(req: Request, peer: Peer): Promise<Response> {
+    const { config } = this.#settings;
+    const path = pathOf(req.url);
+    const target = topicsOr400(() => parsePublishPath(path));
+    this.#checkPublisher(req, peer, target.topics);
+    const body = decodeUtf8(await readBody(req, config.server.maxPayloadSize));
+    let event;
+    try {
+      event = buildEvent(target, body);
+    } catch (err) {
+      if (err instanceof PayloadError) throw new HttpError(400, err.message);
+      throw err;
+    }
+    this.hub.publish(event);
+    return this.#respond(ACCEPTED, 202);
+  }
+
+  /**
+   * A path with a secure topic needs a user granted every secure topic in it (from any
+   * address, as in PyPubSub); any other path needs an address in `clients.payloaders`.
+   */
+  #checkPublisher(req: Request, peer: Peer, topics: readonly string[]): void {
+    const { config } = this.#settings;
+    const secure = config.clients.secureTopics;
+    const principal = this.#principal(req);
+    const needed = secure.size === 0 ? [] : topics.filter((topic) => secure.has(topic));
+    if (needed.length > 0) {
+      if (!principal) throw unauthorized(`publishing to ${needed.join(", ")} needs a login`);
+      const missing = needed.filter((topic) => !principal.topics.has(topic));
+      if (missing.length > 0) {
+        throw new HttpError(403, `user ${principal.user} may not publish to ${missing.join(", ")}`);
+      }
+      return;
+    }
+    if (!allowed(config.clients.payloaders, peer.address)) {
+      throw new HttpError(403, `address ${peer.address} is not allowed to publish`);
+    }
+  }
+}
+
+function topicsOr400<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof TopicError) throw new HttpError(400, err.message);
+    throw err;
+  }
+}

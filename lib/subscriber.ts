@@ -1,0 +1,115 @@
+/**
+ * One subscriber: the response body stream, its framing, and its byte budget.
+ *
+ * @module
+ */
+
+import type { Principal } from "./acl.ts";
+import type { Event } from "./event.ts";
+import type { TopicSet } from "./topics.ts";
+
+/** Why a stream ended, for the log line and the metrics. */
+export type CloseReason = "client" | "slow" | "shutdown" | "revoked";
+
+let nextId = 1;
+
+/**
+ * A subscriber owns the `ReadableStream` that is its response body. The hub enqueues
+ * shared bytes on it; when the unsent bytes pass `maxQueuedBytes` the subscriber is
+ * closed rather than allowed to grow memory or hold anyone else up.
+ *
+ * @example
+ * ```ts
+ * import { Subscriber } from "./subscriber.ts";
+ * const sub = new Subscriber({ topicSets: [[]], oldschool: false, principal: null,
+ *   maxQueuedBytes: 1 << 20, onClose: () => {} });
+ * sub.send(new TextEncoder().encode("{}\n"));
+ * await sub.stream.cancel();
+ * ```
+ */
+export class Subscriber {
+  readonly id: number = nextId++;
+  readonly topicSets: readonly TopicSet[];
+  /** Wants `\0` after each line (PyPubSub's "oldschool" clients). */
+  readonly oldschool: boolean;
+  /** Who authenticated, if anyone; replaced when the ACL is reloaded. */
+  principal: Principal | null;
+  /** The hub's delivery number of the last event sent, to send each event once. */
+  lastDelivery = 0;
+  readonly stream: ReadableStream<Uint8Array>;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #closed = false;
+  readonly #maxQueuedBytes: number;
+  readonly #onClose: (sub: Subscriber, reason: CloseReason) => void;
+
+  constructor(opts: {
+    topicSets: readonly TopicSet[];
+    oldschool: boolean;
+    principal: Principal | null;
+    maxQueuedBytes: number;
+    onClose: (sub: Subscriber, reason: CloseReason) => void;
+  }) {
+    this.topicSets = opts.topicSets;
+    this.oldschool = opts.oldschool;
+    this.principal = opts.principal;
+    this.#maxQueuedBytes = opts.maxQueuedBytes;
+    this.#onClose = opts.onClose;
+    this.stream = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      cancel: () => this.#finish("client"),
+    }, { highWaterMark: 0, size: (chunk) => chunk.byteLength });
+  }
+
+  /** Bytes enqueued but not yet taken by the HTTP engine. */
+  get queuedBytes(): number {
+    return this.#closed ? 0 : -(this.#controller.desiredSize ?? 0);
+  }
+
+  /** True once the stream has ended, for whatever reason. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Enqueues bytes. A subscriber past its budget is closed as slow instead.
+   *
+   * @returns false when the subscriber is (now) closed.
+   */
+  send(bytes: Uint8Array): boolean {
+    if (this.#closed) return false;
+    if (this.queuedBytes + bytes.byteLength > this.#maxQueuedBytes) {
+      this.close("slow");
+      return false;
+    }
+    this.#controller.enqueue(bytes);
+    return true;
+  }
+
+  /** Sends an event in this subscriber's framing. */
+  sendEvent(event: Event): boolean {
+    return this.send(this.oldschool ? event.oldschoolLine : event.line);
+  }
+
+  /**
+   * Ends the stream. A slow subscriber's stream is aborted, dropping what it queued, so
+   * its memory is freed now; otherwise the client sees a clean end of the body.
+   */
+  close(reason: CloseReason): void {
+    if (this.#closed) return;
+    try {
+      if (reason === "slow") this.#controller.error(new Error("subscriber too slow"));
+      else this.#controller.close();
+    } catch {
+      // Already errored by the engine: nothing left to end.
+    }
+    this.#finish(reason);
+  }
+
+  #finish(reason: CloseReason): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onClose(this, reason);
+  }
+}

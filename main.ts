@@ -1,0 +1,50 @@
+/**
+ * DenoPubSub: an HTTP publish/subscribe service speaking PyPubSub's protocol.
+ *
+ * Run: `deno task start [--config pubsub.yaml] [--acl pubsub_acl.yaml]`
+ *
+ * @module
+ */
+
+import { startApp } from "./lib/app.ts";
+import { parseCli, USAGE } from "./lib/cli.ts";
+import { configureLog, errorMessage, log } from "./lib/log.ts";
+import { VERSION } from "./lib/version.ts";
+
+async function main(args: string[]): Promise<number> {
+  let cli;
+  try {
+    cli = parseCli(args);
+  } catch (err) {
+    log.error(`${errorMessage(err)} (see --help)`);
+    return 2;
+  }
+  if (cli.help || cli.version) {
+    await Deno.stdout.write(new TextEncoder().encode(cli.help ? USAGE + "\n" : `${VERSION}\n`));
+    return 0;
+  }
+  configureLog({ level: cli.logLevel, format: cli.logFormat });
+  let app;
+  try {
+    app = await startApp(cli);
+  } catch (err) {
+    log.error(errorMessage(err));
+    return 1;
+  }
+  log.info(`DenoPubSub ${VERSION} started`, { config: cli.config, acl: cli.acl });
+  const running = app;
+  Deno.addSignalListener("SIGHUP", () => void running.reload("all"));
+  Deno.addSignalListener("SIGUSR2", () => void running.reload("acl"));
+  const stopped = Promise.withResolvers<void>();
+  const stop = (signal: string) => {
+    log.info("shutting down", { signal });
+    running.stop().then(stopped.resolve);
+  };
+  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+  await stopped.promise;
+  log.info("stopped");
+  return 0;
+}
+
+Deno.exit(await main(Deno.args));

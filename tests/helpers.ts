@@ -1,0 +1,216 @@
+/**
+ * Test helpers: a config factory over temp folders, an in-process server on port 0, and
+ * stream clients that read NDJSON lines.
+ */
+
+import { stringify } from "yaml";
+import { App, startApp } from "../lib/app.ts";
+import { configureLog } from "../lib/log.ts";
+
+// Tests assert on behaviour, not on log lines; keep the output readable.
+configureLog({ level: "error" });
+
+/** A nested partial config; merged over the test defaults. */
+export type ConfigPatch = Record<string, unknown>;
+
+/** Files written for one test, in a temp folder removed by `cleanup`. */
+export interface TestFiles {
+  dir: string;
+  config: string;
+  acl: string;
+  cleanup(): Promise<void>;
+}
+
+function merge(base: Record<string, unknown>, patch: Record<string, unknown>) {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(patch)) {
+    const b = out[k];
+    out[k] = v && typeof v === "object" && !Array.isArray(v) && b && typeof b === "object"
+      ? merge(b as Record<string, unknown>, v as Record<string, unknown>)
+      : v;
+  }
+  return out;
+}
+
+/** The defaults every test starts from: loopback, port 0, loopback publishers. */
+export function testConfig(patch: ConfigPatch = {}): Record<string, unknown> {
+  return merge({
+    server: { port: 0, bind: "127.0.0.1", max_payload_size: 10240 },
+    clients: { payloaders: ["127.0.0.1/32", "::1/128"], oldschoolers: ["svnwcsub"] },
+  }, patch);
+}
+
+/** Writes `pubsub.yaml` and `pubsub_acl.yaml` into a new temp folder. */
+export async function writeFiles(
+  patch: ConfigPatch = {},
+  acl: Record<string, unknown> | null = null,
+): Promise<TestFiles> {
+  const dir = await Deno.makeTempDir({ prefix: "denopubsub-test-" });
+  const files: TestFiles = {
+    dir,
+    config: `${dir}/pubsub.yaml`,
+    acl: `${dir}/pubsub_acl.yaml`,
+    cleanup: () => Deno.remove(dir, { recursive: true }),
+  };
+  await Deno.writeTextFile(files.config, stringify(testConfig(patch)));
+  if (acl) await Deno.writeTextFile(files.acl, stringify(acl));
+  return files;
+}
+
+/** A server running in this process, with its files. */
+export interface TestServer {
+  app: App;
+  files: TestFiles;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts a server on a free loopback port. */
+export async function startServer(
+  patch: ConfigPatch = {},
+  acl: Record<string, unknown> | null = null,
+): Promise<TestServer> {
+  const files = await writeFiles(patch, acl);
+  const app = await startApp(files);
+  return {
+    app,
+    files,
+    url: `http://127.0.0.1:${app.server.port}`,
+    close: async () => {
+      await app.stop();
+      await files.cleanup();
+    },
+  };
+}
+
+/** Publishes a JSON body; returns the status and consumes the response body. */
+export async function publish(
+  url: string,
+  body: string | Record<string, unknown>,
+  init: RequestInit = {},
+): Promise<number> {
+  const res = await fetch(url, {
+    method: "PUT",
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    ...init,
+  });
+  await res.body?.cancel();
+  return res.status;
+}
+
+/** A parsed line of a subscription stream. */
+export type Line = Record<string, unknown>;
+
+/**
+ * A subscriber over fetch that reads the stream line by line. Keepalive lines are
+ * skipped unless `keepalives` is set.
+ */
+export class StreamClient {
+  readonly response: Response;
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #buffer = new Uint8Array(0);
+  #keepalives: boolean;
+  /** A read left pending by a timeout; the next call takes its result. */
+  #pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
+
+  private constructor(response: Response, keepalives: boolean) {
+    this.response = response;
+    this.#reader = response.body!.getReader();
+    this.#keepalives = keepalives;
+  }
+
+  /** Opens a stream; resolves once the response headers and first keepalive arrived. */
+  static async open(
+    url: string,
+    init: RequestInit & { keepalives?: boolean } = {},
+  ): Promise<StreamClient> {
+    const res = await fetch(url, init);
+    if (res.status !== 200) {
+      const text = await res.text();
+      throw new Error(`subscribe to ${url} answered ${res.status}: ${text}`);
+    }
+    const client = new StreamClient(res, init.keepalives ?? false);
+    if (!client.#keepalives) await client.nextRaw(); // the first stillalive
+    return client;
+  }
+
+  /** The next raw frame: bytes up to and including "\n" (and a "\0" right after it). */
+  async nextRaw(timeoutMs = 5000): Promise<Uint8Array> {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const nl = this.#buffer.indexOf(10);
+      if (nl >= 0) {
+        const end = this.#buffer[nl + 1] === 0 ? nl + 2 : nl + 1;
+        const frame = this.#buffer.slice(0, end);
+        this.#buffer = this.#buffer.slice(end);
+        return frame;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error("timed out waiting for a line");
+      let timer: number | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("timed out waiting for a line")), left);
+      });
+      try {
+        this.#pending ??= this.#reader.read();
+        const { value, done } = await Promise.race([this.#pending, timeout]);
+        this.#pending = null;
+        if (done) throw new Error("stream ended");
+        const joined = new Uint8Array(this.#buffer.length + value.length);
+        joined.set(this.#buffer);
+        joined.set(value, this.#buffer.length);
+        this.#buffer = joined;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  }
+
+  /** The next event (or keepalive, if asked for), parsed. */
+  async next(timeoutMs = 5000): Promise<Line> {
+    while (true) {
+      const text = new TextDecoder().decode(await this.nextRaw(timeoutMs)).replace(/\0$/, "");
+      const line = JSON.parse(text) as Line;
+      if (this.#keepalives || !("stillalive" in line)) return line;
+    }
+  }
+
+  /** Asserts nothing but keepalives arrives for `ms`. */
+  async expectSilence(ms = 150): Promise<void> {
+    try {
+      const line = await this.next(ms);
+      throw new Error(`expected no event, got ${JSON.stringify(line)}`);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith("timed out")) throw err;
+    }
+  }
+
+  /** Reads until the stream ends; returns false if it did not end within `timeoutMs`. */
+  async ended(timeoutMs = 3000): Promise<boolean> {
+    try {
+      while (true) await this.nextRaw(timeoutMs);
+    } catch (err) {
+      return (err as Error).message === "stream ended";
+    }
+  }
+
+  /** Ends the stream from the client side. */
+  async close(): Promise<void> {
+    await this.#reader.cancel().catch(() => {});
+    await this.#pending?.catch(() => {});
+  }
+}
+
+/** Basic auth header value. */
+export function basic(user: string, password: string): string {
+  return "Basic " + btoa(String.fromCharCode(...new TextEncoder().encode(`${user}:${password}`)));
+}
+
+/** Waits until `cond` holds, polling; throws after `timeoutMs`. */
+export async function waitFor(cond: () => boolean, timeoutMs = 3000, what = "condition") {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
