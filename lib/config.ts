@@ -193,7 +193,7 @@ function readPem(section: Section, key: string): string {
 function parseTls(server: Section): TlsConfig | null {
   if (!server.has("tls")) return null;
   const tls = server.section("tls");
-  const port = tls.int("port", 0, 1, 65535);
+  const port = tls.int("port", 0, 0, 65535);
   if (!tls.has("port")) tls.fail("port", "is required when server.tls is set");
   const chain = tls.has("chain") ? "\n" + readPem(tls, "chain") : "";
   return { port, cert: readPem(tls, "cert") + chain, key: readPem(tls, "key") };

@@ -13,7 +13,7 @@ import { Hub } from "./hub.ts";
 import { errorMessage, log } from "./log.ts";
 import { allowed } from "./net.ts";
 import { basicCredentials, decodeUtf8, pathOf, readBody, unauthorized } from "./request.ts";
-import { Subscriber } from "./subscriber.ts";
+import { SlowSubscriberError, Subscriber } from "./subscriber.ts";
 import { parsePublishPath, parseSubscription, TopicError } from "./topics.ts";
 import { VERSION } from "./version.ts";
 
@@ -102,7 +102,9 @@ export class PubSubServer {
     const onListen = (tls: boolean) => ({ hostname, port }: Deno.NetAddr) =>
       log.info(`listening for ${tls ? "HTTPS" : "HTTP"}`, { address: hostname, port });
     const onError = (err: unknown) => {
-      log.error("request failed", { error: errorMessage(err) });
+      if (!(err instanceof SlowSubscriberError)) {
+        log.error("request failed", { error: errorMessage(err) });
+      }
       return new Response("internal error\n", { status: 500 });
     };
     const base = { hostname: server.bind, onError };

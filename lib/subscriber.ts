@@ -13,6 +13,11 @@ export type CloseReason = "client" | "slow" | "shutdown" | "revoked";
 
 let nextId = 1;
 
+/** The error a slow subscriber's stream is aborted with; expected, so never logged as one. */
+export class SlowSubscriberError extends Error {
+  override name = "SlowSubscriberError";
+}
+
 /**
  * A subscriber owns the `ReadableStream` that is its response body. The hub enqueues
  * shared bytes on it; when the unsent bytes pass `maxQueuedBytes` the subscriber is
@@ -99,7 +104,7 @@ export class Subscriber {
   close(reason: CloseReason): void {
     if (this.#closed) return;
     try {
-      if (reason === "slow") this.#controller.error(new Error("subscriber too slow"));
+      if (reason === "slow") this.#controller.error(new SlowSubscriberError("subscriber too slow"));
       else this.#controller.close();
     } catch {
       // Already errored by the engine: nothing left to end.

@@ -10,6 +10,9 @@ import { configureLog } from "../lib/log.ts";
 // Tests assert on behaviour, not on log lines; keep the output readable.
 configureLog({ level: "error" });
 
+/** Fetch options, with Deno's custom HTTP client (for TLS tests). */
+export type FetchInit = RequestInit & { client?: Deno.HttpClient };
+
 /** A nested partial config; merged over the test defaults. */
 export type ConfigPatch = Record<string, unknown>;
 
@@ -87,7 +90,7 @@ export async function startServer(
 export async function publish(
   url: string,
   body: string | Record<string, unknown>,
-  init: RequestInit = {},
+  init: FetchInit = {},
 ): Promise<number> {
   const res = await fetch(url, {
     method: "PUT",
@@ -122,7 +125,7 @@ export class StreamClient {
   /** Opens a stream; resolves once the response headers and first keepalive arrived. */
   static async open(
     url: string,
-    init: RequestInit & { keepalives?: boolean } = {},
+    init: FetchInit & { keepalives?: boolean } = {},
   ): Promise<StreamClient> {
     const res = await fetch(url, init);
     if (res.status !== 200) {
@@ -147,7 +150,7 @@ export class StreamClient {
       }
       const left = deadline - Date.now();
       if (left <= 0) throw new Error("timed out waiting for a line");
-      let timer: number | undefined;
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error("timed out waiting for a line")), left);
       });
@@ -207,7 +210,11 @@ export function basic(user: string, password: string): string {
 }
 
 /** Waits until `cond` holds, polling; throws after `timeoutMs`. */
-export async function waitFor(cond: () => boolean, timeoutMs = 3000, what = "condition") {
+export async function waitFor(
+  cond: () => boolean,
+  timeoutMs = 3000,
+  what = "condition",
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

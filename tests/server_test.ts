@@ -1,0 +1,355 @@
+import assert from "node:assert/strict";
+import { publish, startServer, StreamClient, waitFor } from "./helpers.ts";
+
+Deno.test("publish then subscribe: a round trip with the envelope", async () => {
+  const srv = await startServer();
+  try {
+    const sub = await StreamClient.open(`${srv.url}/fruits/apples`);
+    assert.equal(sub.response.headers.get("content-type"), "application/vnd.pypubsub-stream");
+    assert.equal(await publish(`${srv.url}/fruits/apples/red`, { color: "red" }), 202);
+    const ev = await sub.next();
+    assert.equal(ev.color, "red");
+    assert.deepEqual(ev.pubsub_topics, ["fruits", "apples", "red"]);
+    assert.equal(ev.pubsub_path, "/fruits/apples/red");
+    assert.equal(typeof ev.pubsub_timestamp, "number");
+    assert.match(String(ev.pubsub_cursor), /^[0-9a-f-]{36}$/);
+    await sub.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("subscribers receive only events whose topics cover theirs", async () => {
+  const srv = await startServer();
+  try {
+    const apples = await StreamClient.open(`${srv.url}/apples`);
+    const oranges = await StreamClient.open(`${srv.url}/fruits/oranges`);
+    const all = await StreamClient.open(`${srv.url}/`);
+    await publish(`${srv.url}/fruits/apples`, { n: 1 });
+    await publish(`${srv.url}/fruits/oranges`, { n: 2 });
+    assert.equal((await apples.next()).n, 1);
+    assert.equal((await oranges.next()).n, 2);
+    assert.equal((await all.next()).n, 1);
+    assert.equal((await all.next()).n, 2);
+    await apples.expectSilence();
+    await Promise.all([apples.close(), oranges.close(), all.close()]);
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("comma batches: one stream, several subscriptions, each event once", async () => {
+  const srv = await startServer();
+  try {
+    const sub = await StreamClient.open(`${srv.url}/apples/red,oranges/ripe,`);
+    await publish(`${srv.url}/apples/green`, { n: 0 });
+    await publish(`${srv.url}/apples/red`, { n: 1 });
+    await publish(`${srv.url}/ripe/oranges`, { n: 2 });
+    await publish(`${srv.url}/apples/red/oranges/ripe`, { n: 3 });
+    assert.deepEqual([(await sub.next()).n, (await sub.next()).n, (await sub.next()).n], [1, 2, 3]);
+    await sub.expectSilence();
+    await sub.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("percent-encoded topics match their decoded form", async () => {
+  const srv = await startServer();
+  try {
+    const sub = await StreamClient.open(`${srv.url}/caf%C3%A9/a%20b`);
+    await publish(`${srv.url}/a%20b/caf%c3%a9`, { n: 1 });
+    const ev = await sub.next();
+    assert.deepEqual(ev.pubsub_topics, ["a b", "café"]);
+    assert.equal(ev.pubsub_path, "/a b/café");
+    await sub.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("the publisher's JSON reaches subscribers exactly", async () => {
+  const srv = await startServer();
+  try {
+    const sub = await StreamClient.open(`${srv.url}/exact`, { keepalives: false });
+    const body = '{"big": 12345678901234567890, "z": "ünï©ødé 🍎", "a": [1.0, -0, 2e10]}';
+    await publish(`${srv.url}/exact`, body);
+    const text = new TextDecoder().decode(await sub.nextRaw());
+    assert.ok(text.startsWith(body.slice(0, -1) + ","), text);
+    assert.ok(text.endsWith("}\n"));
+    await sub.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("HEAD answers 204 with the Server and X-* headers", async () => {
+  const srv = await startServer();
+  try {
+    const sub = await StreamClient.open(`${srv.url}/x`);
+    const res = await fetch(srv.url, { method: "HEAD" });
+    assert.equal(res.status, 204);
+    assert.match(res.headers.get("server") ?? "", /^DenoPubSub\/\d+\.\d+\.\d+$/);
+    assert.equal(res.headers.get("x-subscribers"), "1");
+    assert.ok(Number(res.headers.get("x-requests")) >= 2);
+    await sub.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("bad requests get a status and a one-line reason", async () => {
+  const srv = await startServer({ server: { max_payload_size: 100 } });
+  try {
+    const cases: [RequestInit & { path?: string }, number, RegExp][] = [
+      [{ body: "[1, 2]" }, 400, /must be a JSON object/],
+      [{ body: '"text"' }, 400, /must be a JSON object/],
+      [{ body: "42" }, 400, /must be a JSON object/],
+      [{ body: "" }, 400, /not valid JSON/],
+      [{ body: "{nope" }, 400, /not valid JSON/],
+      [{ body: '{"a": NaN}' }, 400, /not valid JSON/],
+      [{ body: '{"a": Infinity}' }, 400, /not valid JSON/],
+      [{ body: new Uint8Array([123, 34, 0xff, 34, 58, 49, 125]) }, 400, /not valid UTF-8/],
+      [{ body: JSON.stringify({ pad: "x".repeat(200) }) }, 413, /larger than the limit of 100/],
+      [{ body: "{}", path: "/bad%E0%A4%A" }, 400, /not valid percent-encoding/],
+      [{ method: "DELETE" }, 405, /method DELETE not allowed/],
+      [{ method: "PATCH", body: "{}" }, 405, /method PATCH not allowed/],
+    ];
+    for (const [init, status, reason] of cases) {
+      const res = await fetch(srv.url + (init.path ?? "/t"), { method: "PUT", ...init });
+      const text = await res.text();
+      assert.equal(res.status, status, `${init.body}: ${text}`);
+      assert.match(text, reason);
+      assert.equal(text.trimEnd().split("\n").length, 1);
+      assert.ok(res.headers.get("server"));
+    }
+    const get = await fetch(`${srv.url}/bad%zz`);
+    assert.equal(get.status, 400);
+    await get.body?.cancel();
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("413 is enforced while reading a chunked body without Content-Length", async () => {
+  const srv = await startServer({ server: { max_payload_size: 1000 } });
+  try {
+    const sub = await StreamClient.open(`${srv.url}/t`);
+    const chunks = 50;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"pad": "'));
+        for (let i = 0; i < chunks; i++) controller.enqueue(new Uint8Array(100).fill(120));
+        controller.enqueue(new TextEncoder().encode('"}'));
+        controller.close();
+      },
+    });
+    const res = await fetch(`${srv.url}/t`, { method: "POST", body });
+    assert.equal(res.status, 413);
+    await res.body?.cancel();
+    await sub.expectSilence();
+    await sub.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("a small chunked body without Content-Length is accepted", async () => {
+  const srv = await startServer();
+  try {
+    const sub = await StreamClient.open(`${srv.url}/t`);
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"a"'));
+        controller.enqueue(new TextEncoder().encode(":1}"));
+        controller.close();
+      },
+    });
+    const res = await fetch(`${srv.url}/t`, { method: "POST", body });
+    assert.equal(res.status, 202);
+    await res.body?.cancel();
+    assert.equal((await sub.next()).a, 1);
+    await sub.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("publishing from an address outside clients.payloaders answers 403", async () => {
+  const srv = await startServer({ clients: { payloaders: ["10.0.0.0/8"] } });
+  try {
+    const res = await fetch(`${srv.url}/t`, { method: "PUT", body: "{}" });
+    assert.equal(res.status, 403);
+    assert.match(await res.text(), /address 127\.0\.0\.1 is not allowed to publish/);
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("an IPv4 peer on a dual-stack listener matches IPv4 allow-lists", async () => {
+  let srv;
+  try {
+    srv = await startServer({ server: { bind: "::" }, clients: { payloaders: ["127.0.0.1/32"] } });
+  } catch {
+    return; // no IPv6 on this host
+  }
+  try {
+    const port = srv.app.server.port;
+    assert.equal(await publish(`http://127.0.0.1:${port}/t`, {}), 202);
+    assert.equal(await publish(`http://[::1]:${port}/t`, {}), 403);
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("keepalive lines arrive at the configured interval", async () => {
+  const srv = await startServer({ server: { keepalive: 0.2 } });
+  try {
+    const sub = await StreamClient.open(`${srv.url}/t`, { keepalives: true });
+    const first = await sub.next();
+    const second = await sub.next(2000);
+    const third = await sub.next(2000);
+    assert.equal(typeof first.stillalive, "number");
+    assert.ok((third.stillalive as number) - (second.stillalive as number) >= 0.15);
+    await sub.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("oldschool clients get a NUL after every line", async () => {
+  const srv = await startServer();
+  try {
+    const sub = await StreamClient.open(`${srv.url}/t`, {
+      headers: { "User-Agent": "svnwcsub/1.0" },
+      keepalives: true,
+    });
+    const ping = await sub.nextRaw();
+    assert.equal(ping.at(-1), 0);
+    await publish(`${srv.url}/t`, { n: 1 });
+    const frame = await sub.nextRaw();
+    assert.deepEqual([frame.at(-2), frame.at(-1)], [10, 0]);
+    await sub.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("500 concurrent subscribers each receive an event", async () => {
+  const srv = await startServer();
+  try {
+    const subs = await Promise.all(
+      Array.from({ length: 500 }, () => StreamClient.open(`${srv.url}/many`)),
+    );
+    assert.equal(srv.app.server.hub.size, 500);
+    await publish(`${srv.url}/many/more`, { n: 7 });
+    const got = await Promise.all(subs.map((s) => s.next()));
+    assert.ok(got.every((ev) => ev.n === 7));
+    await Promise.all(subs.map((s) => s.close()));
+    await waitFor(() => srv.app.server.hub.size === 0, 3000, "subscribers to leave");
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("20 publishers × 50 events: none lost, each publisher's order kept", async () => {
+  const srv = await startServer();
+  try {
+    const sub = await StreamClient.open(`${srv.url}/load`);
+    await Promise.all(Array.from({ length: 20 }, async (_, p) => {
+      for (let i = 0; i < 50; i++) {
+        assert.equal(await publish(`${srv.url}/load/p${p}`, { p, i }), 202);
+      }
+    }));
+    const next = new Array(20).fill(0);
+    for (let n = 0; n < 1000; n++) {
+      const ev = await sub.next();
+      const p = ev.p as number;
+      assert.equal(ev.i, next[p], `publisher ${p} out of order`);
+      next[p]++;
+    }
+    assert.ok(next.every((n) => n === 50));
+    await sub.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("a client that leaves is removed at once", async () => {
+  const srv = await startServer();
+  try {
+    const sub = await StreamClient.open(`${srv.url}/a/b`);
+    assert.equal(srv.app.server.hub.size, 1);
+    await sub.close();
+    await waitFor(() => srv.app.server.hub.size === 0, 2000, "the subscriber to be removed");
+    assert.equal(await publish(`${srv.url}/a/b`, {}), 202);
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("a stalled subscriber is disconnected and never delays a reading one", async () => {
+  const srv = await startServer({ server: { max_queued_bytes: 65536, max_payload_size: 10000 } });
+  const stalled = await Deno.connect({ hostname: "127.0.0.1", port: srv.app.server.port });
+  try {
+    await stalled.write(new TextEncoder().encode("GET /t HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const reader = await StreamClient.open(`${srv.url}/t`);
+    await waitFor(() => srv.app.server.hub.size === 2, 2000, "both subscribers");
+    // Loopback socket buffers hold several MiB before the server's queue grows at all,
+    // so publish until the stalled one is dropped (bounded), reading the whole time.
+    const pad = "x".repeat(4000);
+    let sent = 0;
+    let received = 0;
+    const reading = (async () => {
+      while (received < sent || srv.app.server.hub.counters.evictedSlow === 0) {
+        assert.equal((await reader.next(3000)).i, received++);
+      }
+    })();
+    while (srv.app.server.hub.counters.evictedSlow === 0 && sent < 20_000) {
+      await publish(`${srv.url}/t`, { i: sent++, pad });
+    }
+    await reading;
+    assert.equal(srv.app.server.hub.counters.evictedSlow, 1);
+    assert.equal(received, sent);
+    assert.equal(srv.app.server.hub.size, 1);
+    await reader.close();
+  } finally {
+    stalled.close();
+    await srv.close();
+  }
+});
+
+Deno.test("subscribers joining and leaving during delivery make no one miss an event", async () => {
+  const srv = await startServer();
+  try {
+    const steady = await Promise.all(
+      Array.from({ length: 20 }, () => StreamClient.open(`${srv.url}/churn`)),
+    );
+    let churning = true;
+    const churn = (async () => {
+      while (churning) {
+        const batch = await Promise.all(
+          Array.from({ length: 10 }, () => StreamClient.open(`${srv.url}/churn`)),
+        );
+        await Promise.all(batch.map((s) => s.close()));
+      }
+    })();
+    for (let i = 0; i < 200; i++) await publish(`${srv.url}/churn`, { i });
+    churning = false;
+    await churn;
+    for (const sub of steady) {
+      for (let i = 0; i < 200; i++) assert.equal((await sub.next()).i, i);
+    }
+    await Promise.all(steady.map((s) => s.close()));
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("server shutdown ends every open stream cleanly", async () => {
+  const srv = await startServer();
+  const sub = await StreamClient.open(`${srv.url}/t`);
+  await srv.close();
+  assert.ok(await sub.ended(), "the stream should end when the server stops");
+  await sub.close();
+});
