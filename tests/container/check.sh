@@ -114,7 +114,8 @@ build_standin() {
     changes+=(--change "ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/build-host-ca.crt")
   fi
   tar -C "$rootfs" --numeric-owner -c . |
-    podman import "${changes[@]}" - "$BASE_IMAGE" >/dev/null 2>>"$WORK/podman.log"
+    podman import "${changes[@]}" - "$BASE_IMAGE" >"$WORK/import.log" 2>&1 ||
+    { tail -5 "$WORK/import.log" >&2; fail "podman import of the stand-in failed"; }
   rm -rf "$rootfs"
   phase "stand-in base image $BASE_IMAGE"
 }
@@ -149,11 +150,25 @@ EOF
   chown 1993:1993 "$WORK/data"
 }
 
+# Another process may take the free port before podman binds it; then try another one.
 start_container() {
-  podman run -d --name "$1" --network slirp4netns -p "127.0.0.1:$PORT:2069" \
-    -v "$WORK/etc:/etc/denopubsub:ro" -v "$WORK/data:/var/lib/denopubsub" \
-    "$IMAGE" >/dev/null 2>>"$WORK/podman.log" || fail "podman run failed"
+  local attempt
   CONTAINERS+=("$1")
+  for attempt in 1 2 3; do
+    PORT=$(free_port)
+    URL=http://127.0.0.1:$PORT
+    if podman run -d --name "$1" --network slirp4netns -p "127.0.0.1:$PORT:2069" \
+      -v "$WORK/etc:/etc/denopubsub:ro" -v "$WORK/data:/var/lib/denopubsub" \
+      "$IMAGE" >/dev/null 2>"$WORK/run.err"; then
+      cat "$WORK/run.err" >>"$WORK/podman.log"
+      break
+    fi
+    cat "$WORK/run.err" >>"$WORK/podman.log"
+    podman rm -f "$1" >/dev/null 2>&1 || true
+    grep -q 'address already in use' "$WORK/run.err" ||
+      fail "podman run failed: $(grep -v 'systemd connection' "$WORK/run.err" | tail -1)"
+    [ "$attempt" -lt 3 ] || fail "podman run failed: the loopback port was taken 3 times"
+  done
   local i
   for i in $(seq 1 100); do
     if [ "$(head_status)" = 204 ]; then return; fi
@@ -275,8 +290,6 @@ main() {
   ensure_base_rootfs
   build_standin
   build_image
-  PORT=$(free_port)
-  URL=http://127.0.0.1:$PORT
   write_config
   start_container "$NAME"
   phase "container $NAME listening on 127.0.0.1:$PORT"
