@@ -74,7 +74,10 @@ export async function startServer(
   acl: Record<string, unknown> | null = null,
 ): Promise<TestServer> {
   const files = await writeFiles(patch, acl);
-  const app = await startApp(files);
+  const app = await startApp(files).catch(async (err) => {
+    await files.cleanup();
+    throw err;
+  });
   return {
     app,
     files,
