@@ -5,7 +5,8 @@
  */
 
 import { loadAcl } from "./acl.ts";
-import { loadConfig } from "./config.ts";
+import { AdminServer, Readiness } from "./admin.ts";
+import { type Config, loadConfig } from "./config.ts";
 import { errorMessage, log } from "./log.ts";
 import { PubSubServer, type Settings } from "./server.ts";
 
@@ -24,12 +25,36 @@ export async function startApp(files: AppFiles): Promise<App> {
   const settings = { config: await loadConfig(files.config), acl: await loadAcl(files.acl) };
   const server = new PubSubServer(settings);
   await server.listen();
-  return new App(files, server);
+  const app = new App(files, server);
+  try {
+    app.startServices();
+  } catch (err) {
+    await app.stop();
+    throw err;
+  }
+  return app;
 }
 
 /** A started service. */
 export class App {
-  constructor(readonly files: AppFiles, readonly server: PubSubServer) {}
+  /** What `/readyz` checks; other modules add their conditions. */
+  readonly readiness: Readiness = new Readiness();
+  /** The admin listener, when `admin.port` is set. */
+  admin: AdminServer | null = null;
+  #stopping = false;
+
+  constructor(readonly files: AppFiles, readonly server: PubSubServer) {
+    this.readiness.set("listeners", () => !this.#stopping && server.port !== 0);
+  }
+
+  /** Starts the admin listener when configured. */
+  startServices(): void {
+    const { admin } = this.server.settings.config;
+    if (admin.port !== null) {
+      const sources = { metrics: this.server.metrics.registry, readiness: this.readiness };
+      this.admin = AdminServer.listen({ ...admin, port: admin.port }, sources);
+    }
+  }
 
   /**
    * Re-reads both files (or only the ACL) and swaps them in whole. A file that fails
@@ -47,13 +72,22 @@ export class App {
       log.error("reload refused, running settings kept", { error: errorMessage(err) });
       return false;
     }
+    if (restartOnlyChanged(current.config, next.config)) {
+      log.warn("admin or SQS settings changed; they take effect after a restart");
+    }
     this.server.reload(next);
     log.info("settings reloaded", { what, users: next.acl.size });
     return true;
   }
 
-  /** Ends every stream and stops the listeners. */
+  /** Ends every stream and stops the listeners, admin last. */
   async stop(): Promise<void> {
+    this.#stopping = true;
     await this.server.close();
+    await this.admin?.close();
   }
+}
+
+function restartOnlyChanged(before: Config, after: Config): boolean {
+  return JSON.stringify([before.admin, before.sqs]) !== JSON.stringify([after.admin, after.sqs]);
 }
