@@ -9,6 +9,7 @@ import { AdminServer, Readiness } from "./admin.ts";
 import { type Config, loadConfig } from "./config.ts";
 import { errorMessage, log } from "./log.ts";
 import { PubSubServer, type Settings } from "./server.ts";
+import type { PublishFn, SqsIngest } from "./sqs.ts";
 
 /** Where the settings come from. */
 export interface AppFiles {
@@ -27,7 +28,7 @@ export async function startApp(files: AppFiles): Promise<App> {
   await server.listen();
   const app = new App(files, server);
   try {
-    app.startServices();
+    await app.startServices();
   } catch (err) {
     await app.stop();
     throw err;
@@ -41,18 +42,28 @@ export class App {
   readonly readiness: Readiness = new Readiness();
   /** The admin listener, when `admin.port` is set. */
   admin: AdminServer | null = null;
+  /** SQS ingestion, when queues are configured. */
+  sqs: SqsIngest | null = null;
   #stopping = false;
 
   constructor(readonly files: AppFiles, readonly server: PubSubServer) {
     this.readiness.set("listeners", () => !this.#stopping && server.port !== 0);
   }
 
-  /** Starts the admin listener when configured. */
-  startServices(): void {
-    const { admin } = this.server.settings.config;
+  /**
+   * Starts the admin listener and SQS ingestion when configured. The AWS SDK is loaded
+   * only then, so a service without queues needs no AWS permissions.
+   */
+  async startServices(): Promise<void> {
+    const { admin, sqs } = this.server.settings.config;
     if (admin.port !== null) {
       const sources = { metrics: this.server.metrics.registry, readiness: this.readiness };
       this.admin = AdminServer.listen({ ...admin, port: admin.port }, sources);
+    }
+    if (sqs.length > 0) {
+      const { SqsIngest } = await import("./sqs.ts");
+      const publish: PublishFn = (target, body) => this.server.publishEvent(target, body);
+      this.sqs = new SqsIngest(sqs, { publish, metrics: this.server.metrics });
     }
   }
 
@@ -80,9 +91,10 @@ export class App {
     return true;
   }
 
-  /** Ends every stream and stops the listeners, admin last. */
+  /** Stops reading SQS, ends every stream and stops the listeners, admin last. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    await this.sqs?.stop();
     await this.server.close();
     await this.admin?.close();
   }
