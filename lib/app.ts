@@ -5,9 +5,11 @@
  */
 
 import { loadAcl } from "./acl.ts";
-import { loadConfig } from "./config.ts";
+import { AdminServer, Readiness } from "./admin.ts";
+import { type Config, loadConfig } from "./config.ts";
 import { errorMessage, log } from "./log.ts";
 import { PubSubServer, type Settings } from "./server.ts";
+import type { PublishFn, SqsIngest } from "./sqs.ts";
 
 /** Where the settings come from. */
 export interface AppFiles {
@@ -24,12 +26,46 @@ export async function startApp(files: AppFiles): Promise<App> {
   const settings = { config: await loadConfig(files.config), acl: await loadAcl(files.acl) };
   const server = new PubSubServer(settings);
   await server.listen();
-  return new App(files, server);
+  const app = new App(files, server);
+  try {
+    await app.startServices();
+  } catch (err) {
+    await app.stop();
+    throw err;
+  }
+  return app;
 }
 
 /** A started service. */
 export class App {
-  constructor(readonly files: AppFiles, readonly server: PubSubServer) {}
+  /** What `/readyz` checks; other modules add their conditions. */
+  readonly readiness: Readiness = new Readiness();
+  /** The admin listener, when `admin.port` is set. */
+  admin: AdminServer | null = null;
+  /** SQS ingestion, when queues are configured. */
+  sqs: SqsIngest | null = null;
+  #stopping = false;
+
+  constructor(readonly files: AppFiles, readonly server: PubSubServer) {
+    this.readiness.set("listeners", () => !this.#stopping && server.port !== 0);
+  }
+
+  /**
+   * Starts the admin listener and SQS ingestion when configured. The AWS SDK is loaded
+   * only then, so a service without queues needs no AWS permissions.
+   */
+  async startServices(): Promise<void> {
+    const { admin, sqs } = this.server.settings.config;
+    if (admin.port !== null) {
+      const sources = { metrics: this.server.metrics.registry, readiness: this.readiness };
+      this.admin = AdminServer.listen({ ...admin, port: admin.port }, sources);
+    }
+    if (sqs.length > 0) {
+      const { SqsIngest } = await import("./sqs.ts");
+      const publish: PublishFn = (target, body) => this.server.publishEvent(target, body);
+      this.sqs = new SqsIngest(sqs, { publish, metrics: this.server.metrics });
+    }
+  }
 
   /**
    * Re-reads both files (or only the ACL) and swaps them in whole. A file that fails
@@ -47,13 +83,23 @@ export class App {
       log.error("reload refused, running settings kept", { error: errorMessage(err) });
       return false;
     }
+    if (restartOnlyChanged(current.config, next.config)) {
+      log.warn("admin or SQS settings changed; they take effect after a restart");
+    }
     this.server.reload(next);
     log.info("settings reloaded", { what, users: next.acl.size });
     return true;
   }
 
-  /** Ends every stream and stops the listeners. */
+  /** Stops reading SQS, ends every stream and stops the listeners, admin last. */
   async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.sqs?.stop();
     await this.server.close();
+    await this.admin?.close();
   }
+}
+
+function restartOnlyChanged(before: Config, after: Config): boolean {
+  return JSON.stringify([before.admin, before.sqs]) !== JSON.stringify([after.admin, after.sqs]);
 }

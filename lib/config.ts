@@ -8,6 +8,7 @@
 import { parse as parseYaml } from "yaml";
 import { type Cidr, parseCidr } from "./net.ts";
 import { log } from "./log.ts";
+import { parseSqs, type SqsQueueConfig } from "./sqs_config.ts";
 
 /** A configuration problem, already phrased as `file: key: problem`. */
 export class ConfigError extends Error {
@@ -34,6 +35,13 @@ export interface BacklogConfig {
   readonly sync: boolean;
 }
 
+/** The admin listener (`admin`): metrics and health checks, apart from the topic paths. */
+export interface AdminConfig {
+  readonly bind: string;
+  /** Null: no admin listener. 0 picks a free port. */
+  readonly port: number | null;
+}
+
 /** The validated configuration; frozen, so it is swapped whole on reload. */
 export interface Config {
   /** The file it was read from. */
@@ -56,8 +64,9 @@ export interface Config {
     /** The raw `clients.ldap` section, validated by the LDAP module. */
     readonly ldap: unknown;
   };
-  /** The raw `sqs` section, validated by the SQS module. */
-  readonly sqs: unknown;
+  readonly admin: AdminConfig;
+  /** Queues to read events from; empty when there is no `sqs` section. */
+  readonly sqs: readonly SqsQueueConfig[];
 }
 
 /** Defaults shared with PyPubSub where it has the setting. */
@@ -67,6 +76,7 @@ export const DEFAULTS = {
   maxPayloadSize: 102400,
   keepalive: 5,
   maxQueuedBytes: 4 * 1024 * 1024,
+  adminBind: "127.0.0.1",
 } as const;
 
 /** Every key the server knows, for the unknown-key warning. `*` allows any name. */
@@ -81,13 +91,14 @@ const KNOWN = {
     tls: { port: 1, cert: 1, key: 1, chain: 1 },
   },
   clients: { payloaders: 1, oldschoolers: 1, secure_topics: 1, ldap: "*" },
+  admin: { bind: 1, port: 1 },
   sqs: "*",
 } as const;
 
 type Raw = Record<string, unknown>;
 
 /** Reads fields of one YAML mapping, naming `file: key` in every error. */
-class Section {
+export class Section {
   constructor(readonly file: string, readonly prefix: string, readonly raw: Raw) {}
 
   static of(file: string, prefix: string, value: unknown): Section {
@@ -220,6 +231,12 @@ function parsePayloaders(clients: Section): Cidr[] {
   });
 }
 
+function parseAdmin(root: Section): AdminConfig {
+  const admin = root.section("admin");
+  const port = admin.has("port") ? admin.int("port", 0, 0, 65535) : null;
+  return { bind: admin.string("bind", DEFAULTS.adminBind), port };
+}
+
 function warnUnknown(file: string, raw: unknown, known: unknown, prefix: string): void {
   if (known === "*" || !raw || typeof raw !== "object" || Array.isArray(raw)) return;
   for (const [key, value] of Object.entries(raw)) {
@@ -261,7 +278,8 @@ export function parseConfig(raw: unknown, file: string): Config {
       secureTopics: new Set(clients.strings("secure_topics")),
       ldap: clients.raw["ldap"] ?? null,
     },
-    sqs: root.raw["sqs"] ?? null,
+    admin: parseAdmin(root),
+    sqs: parseSqs(root.section("sqs")),
   });
 }
 

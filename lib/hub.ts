@@ -8,17 +8,14 @@
 import { mayRead } from "./acl.ts";
 import type { Event } from "./event.ts";
 import { log } from "./log.ts";
+import { ServiceMetrics } from "./metrics.ts";
 import type { CloseReason, Subscriber } from "./subscriber.ts";
 import { TopicTrie, toTopicSet } from "./topics.ts";
 
 const encoder = new TextEncoder();
 
-/** Running totals, for logs and metrics. */
-export interface HubCounters {
-  published: number;
-  delivered: number;
-  evictedSlow: number;
-}
+/** The metrics the hub counts: deliveries, bytes enqueued, slow subscribers evicted. */
+export type HubMetrics = Pick<ServiceMetrics, "delivered" | "bytesSent" | "evictedSlow">;
 
 /**
  * Subscribe, unsubscribe, publish. Publishing is synchronous: an event reaches every
@@ -37,10 +34,14 @@ export class Hub {
   readonly #subscribers = new Set<Subscriber>();
   readonly #timer: ReturnType<typeof setInterval>;
   #delivery = 0;
-  readonly counters: HubCounters = { published: 0, delivered: 0, evictedSlow: 0 };
+  readonly metrics: HubMetrics;
 
-  /** @param opts.keepalive seconds between `{"stillalive": …}` lines on every stream. */
-  constructor(opts: { keepalive: number }) {
+  /**
+   * @param opts.keepalive seconds between `{"stillalive": …}` lines on every stream.
+   * @param opts.metrics where deliveries are counted (a private set when omitted).
+   */
+  constructor(opts: { keepalive: number; metrics?: HubMetrics }) {
+    this.metrics = opts.metrics ?? new ServiceMetrics();
     this.#timer = setInterval(() => this.#ping(), opts.keepalive * 1000);
   }
 
@@ -53,7 +54,8 @@ export class Hub {
   subscribe(sub: Subscriber): void {
     this.#subscribers.add(sub);
     for (const set of sub.topicSets) this.#trie.add(set, sub);
-    sub.send(stillAlive(sub.oldschool));
+    const hello = stillAlive(sub.oldschool);
+    if (sub.send(hello)) this.metrics.bytesSent.inc(hello.byteLength);
     log.debug("subscribed", {
       id: sub.id,
       topics: sub.topicSets.map((s) => s.join("/")).join(","),
@@ -65,7 +67,7 @@ export class Hub {
     if (!this.#subscribers.delete(sub)) return;
     for (const set of sub.topicSets) this.#trie.delete(set, sub);
     if (reason === "slow") {
-      this.counters.evictedSlow++;
+      this.metrics.evictedSlow.inc();
       log.info("subscriber too slow, disconnected", { id: sub.id, user: sub.principal?.user });
     } else {
       log.debug("unsubscribed", { id: sub.id, reason });
@@ -74,19 +76,27 @@ export class Hub {
 
   /**
    * Delivers an event to every subscriber with a matching topic set (and, for a private
-   * event, an ACL segment that covers it). The event's bytes are shared, not copied.
+   * event, an ACL segment that covers it). The event's bytes are shared, not copied, and
+   * counted once per event: deliveries times the line length.
    */
   publish(event: Event): void {
     const delivery = ++this.#delivery;
     const topics = toTopicSet(event.topics);
     const topicSet = event.private ? new Set(topics) : null;
-    this.counters.published++;
+    let sent = 0;
+    let oldschool = 0;
     this.#trie.match(topics, (sub) => {
       if (sub.lastDelivery === delivery) return;
       sub.lastDelivery = delivery;
       if (topicSet && !mayRead(sub.principal, topicSet)) return;
-      if (sub.sendEvent(event)) this.counters.delivered++;
+      if (sub.sendEvent(event)) {
+        sent++;
+        if (sub.oldschool) oldschool++;
+      }
     });
+    this.metrics.delivered.inc(sent);
+    // An oldschool line is the same line plus one NUL byte.
+    this.metrics.bytesSent.inc(sent * event.line.byteLength + oldschool);
   }
 
   /** Calls `fn` for every subscriber, e.g. to re-evaluate principals after a reload. */
@@ -103,7 +113,12 @@ export class Hub {
   #ping(): void {
     const line = stillAlive(false);
     const oldschool = stillAlive(true);
-    for (const sub of this.#subscribers) sub.send(sub.oldschool ? oldschool : line);
+    let bytes = 0;
+    for (const sub of this.#subscribers) {
+      const frame = sub.oldschool ? oldschool : line;
+      if (sub.send(frame)) bytes += frame.byteLength;
+    }
+    this.metrics.bytesSent.inc(bytes);
   }
 }
 

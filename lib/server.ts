@@ -7,10 +7,11 @@
 
 import { Acl, type Principal } from "./acl.ts";
 import type { Config } from "./config.ts";
-import { buildEvent, PayloadError } from "./event.ts";
+import { buildEvent, type Event, PayloadError, type PublishTarget } from "./event.ts";
 import { HttpError } from "./http_error.ts";
 import { Hub } from "./hub.ts";
 import { errorMessage, log } from "./log.ts";
+import { ServiceMetrics } from "./metrics.ts";
 import { allowed } from "./net.ts";
 import { basicCredentials, decodeUtf8, pathOf, readBody, unauthorized } from "./request.ts";
 import { SlowSubscriberError, Subscriber } from "./subscriber.ts";
@@ -26,12 +27,6 @@ const ACCEPTED = "Payload received, thank you very much!\n";
 export interface Settings {
   readonly config: Config;
   readonly acl: Acl;
-}
-
-/** Counters of requests, for logs and metrics. */
-export interface ServerCounters {
-  requests: number;
-  rejected: Record<string, number>;
 }
 
 /** What a handler needs to know about the connection. */
@@ -54,13 +49,15 @@ export interface Peer {
  */
 export class PubSubServer {
   readonly hub: Hub;
-  readonly counters: ServerCounters = { requests: 0, rejected: {} };
+  readonly metrics: ServiceMetrics;
   #settings: Settings;
   #servers: Deno.HttpServer<Deno.NetAddr>[] = [];
 
-  constructor(settings: Settings) {
+  constructor(settings: Settings, metrics: ServiceMetrics = new ServiceMetrics()) {
     this.#settings = settings;
-    this.hub = new Hub({ keepalive: settings.config.server.keepalive });
+    this.metrics = metrics;
+    this.hub = new Hub({ keepalive: settings.config.server.keepalive, metrics });
+    metrics.subscribers.read = () => this.hub.size;
   }
 
   /** The settings in force. */
@@ -135,12 +132,17 @@ export class PubSubServer {
 
   /** Answers one request. Every response carries the `Server` and `X-*` headers. */
   async handle(req: Request, peer: Peer): Promise<Response> {
-    this.counters.requests++;
+    const received = performance.now();
+    this.metrics.requests.inc();
     try {
-      return await this.#route(req, peer);
+      return await this.#route(req, peer, received);
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
-      this.counters.rejected[err.status] = (this.counters.rejected[err.status] ?? 0) + 1;
+      const status = String(err.status);
+      this.metrics.refused.inc([status]);
+      if (req.method === "PUT" || req.method === "POST") {
+        this.metrics.rejected.inc(["http", status]);
+      }
       log.info("request refused", {
         method: req.method,
         path: pathOf(req.url),
@@ -152,13 +154,13 @@ export class PubSubServer {
     }
   }
 
-  #route(req: Request, peer: Peer): Promise<Response> | Response {
+  #route(req: Request, peer: Peer, received: number): Promise<Response> | Response {
     switch (req.method) {
       case "GET":
         return this.#subscribe(req);
       case "PUT":
       case "POST":
-        return this.#publish(req, peer);
+        return this.#publish(req, peer, received);
       case "HEAD":
         return this.#respond(null, 204);
       default:
@@ -172,7 +174,7 @@ export class PubSubServer {
     const headers = new Headers(extra);
     headers.set("Server", `DenoPubSub/${VERSION}`);
     headers.set("X-Subscribers", String(this.hub.size));
-    headers.set("X-Requests", String(this.counters.requests));
+    headers.set("X-Requests", String(this.metrics.requests.value));
     return headers;
   }
 
@@ -207,20 +209,33 @@ export class PubSubServer {
     return new Response(sub.stream, { status: 200, headers });
   }
 
-  async #publish(req: Request, peer: Peer): Promise<Response> {
+  /**
+   * Builds an event from a validated target and body and delivers it: the one path every
+   * publish takes, from HTTP or SQS. Counts it and observes the time since `receivedAt`.
+   *
+   * @param receivedAt `performance.now()` when the publish arrived.
+   * @throws {PayloadError} when `body` is not exactly one JSON object.
+   */
+  publishEvent(target: PublishTarget, body: string, receivedAt = performance.now()): Event {
+    const event = buildEvent(target, body);
+    this.hub.publish(event);
+    this.metrics.accepted.inc();
+    this.metrics.publishSeconds.observe((performance.now() - receivedAt) / 1000);
+    return event;
+  }
+
+  async #publish(req: Request, peer: Peer, received: number): Promise<Response> {
     const { config } = this.#settings;
     const path = pathOf(req.url);
     const target = topicsOr400(() => parsePublishPath(path));
     this.#checkPublisher(req, peer, target.topics);
     const body = decodeUtf8(await readBody(req, config.server.maxPayloadSize));
-    let event;
     try {
-      event = buildEvent(target, body);
+      this.publishEvent(target, body, received);
     } catch (err) {
       if (err instanceof PayloadError) throw new HttpError(400, err.message);
       throw err;
     }
-    this.hub.publish(event);
     return this.#respond(ACCEPTED, 202);
   }
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { stringify } from "yaml";
 import { type ConfigPatch, publish, StreamClient, testConfig, writeFiles } from "./helpers.ts";
+import { CREDENTIALS, Emulator, REGION } from "./sqs_emulator.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
@@ -12,9 +13,9 @@ class Child {
   #reading: Promise<void>;
   #waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
 
-  constructor(args: string[]) {
+  constructor(args: string[], permissions: string[] = PERMISSIONS) {
     this.#process = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...PERMISSIONS, MAIN, ...args],
+      args: ["run", ...permissions, MAIN, ...args],
       stdout: "piped",
       stderr: "piped",
       stdin: "null",
@@ -170,4 +171,106 @@ Deno.test("SIGTERM ends every stream and exits 0", async () => {
   const refused = await fetch(url).then(() => false, () => true);
   assert.ok(refused, "no longer accepting connections");
   await files.cleanup();
+});
+
+Deno.test("--log-format json logs subscribes, rejections, reloads and evictions as JSON", async () => {
+  const files = await writeFiles({ server: { max_queued_bytes: 1024 } });
+  const args = ["--config", files.config, "--acl", files.acl];
+  const child = new Child([...args, "--log-format", "json", "--log-level", "debug"]);
+  const port = JSON.parse(await child.waitLine(/"msg":"listening for HTTP"/)).port;
+  const url = `http://127.0.0.1:${port}`;
+  const stalled = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const sub = await StreamClient.open(`${url}/t`);
+    await sub.close();
+    await child.waitLine(/"msg":"unsubscribed"/);
+    assert.equal(await publish(`${url}/t`, "[1]"), 400);
+    await child.waitLine(/"msg":"request refused"/);
+    child.kill("SIGHUP");
+    await child.waitLine(/"msg":"settings reloaded"/);
+
+    // A subscriber that never reads: loopback buffers take a few MiB before it is evicted.
+    await stalled.write(new TextEncoder().encode("GET /t HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const evicted = () => child.lines.some((l) => l.includes('"subscriber too slow'));
+    await child.waitLine(/"msg":"subscribed".*"topics":"t"/);
+    const pad = "x".repeat(8000);
+    const deadline = Date.now() + 20_000;
+    for (let i = 0; !evicted() && i < 5000 && Date.now() < deadline; i++) {
+      await publish(`${url}/t`, { i, pad });
+    }
+    await child.waitLine(/"msg":"subscriber too slow, disconnected"/);
+  } finally {
+    stalled.close();
+    child.kill("SIGTERM");
+    assert.equal(await child.exit(), 0);
+    await files.cleanup();
+  }
+  const lines = child.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  const levelOf = (msg: string) => lines.find((l) => l.msg === msg)?.level;
+  assert.equal(levelOf("subscribed"), "debug");
+  assert.equal(levelOf("unsubscribed"), "debug");
+  assert.equal(levelOf("request refused"), "info");
+  assert.equal(levelOf("settings reloaded"), "info");
+  assert.equal(levelOf("subscriber too slow, disconnected"), "info");
+  const refused = lines.find((l) => l.msg === "request refused")!;
+  assert.equal(refused.status, 400);
+  assert.equal(refused.method, "PUT");
+  assert.match(String(refused.reason), /JSON object/);
+  for (const line of lines) {
+    assert.match(String(line.time), /^\d{4}-\d\d-\d\dT/);
+    assert.ok(["debug", "info", "warn", "error"].includes(String(line.level)));
+  }
+});
+
+/** The permission flags of a task in deno.json. */
+async function taskPermissions(task: string): Promise<string[]> {
+  const deno = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  return String(deno.tasks[task]).split(/\s+/).filter((arg) => arg.startsWith("--allow-"));
+}
+
+Deno.test("deno task start's permissions run the service with and without SQS", async () => {
+  const permissions = await taskPermissions("start");
+  assert.ok(permissions.some((p) => p.startsWith("--allow-env=")), "env access is an allow-list");
+
+  const plain = await writeFiles({ admin: { port: 0 } });
+  const child = new Child(["--config", plain.config, "--acl", plain.acl], permissions);
+  const admin = /"?port"?[=:](\d+)/.exec(await child.waitLine(/listening for admin/))![1];
+  const ready = await fetch(`http://127.0.0.1:${admin}/readyz`);
+  assert.equal(ready.status, 200, await ready.text());
+  child.kill("SIGTERM");
+  assert.equal(await child.exit(), 0);
+  await plain.cleanup();
+
+  const emulator = await Emulator.start();
+  const queueUrl = await emulator.createQueue("events");
+  const files = await writeFiles({
+    sqs: {
+      events: {
+        queue: "events",
+        region: REGION,
+        delete: true,
+        key: CREDENTIALS.accessKeyId,
+        secret: CREDENTIALS.secretAccessKey,
+        endpoint: emulator.endpoint,
+      },
+    },
+  });
+  const reader = new Child(["--config", files.config, "--acl", files.acl], permissions);
+  try {
+    const port = /port=(\d+)/.exec(await reader.waitLine(/listening for HTTP/))![1];
+    await reader.waitLine(/reading SQS queue/);
+    const sub = await StreamClient.open(`http://127.0.0.1:${port}/sqs`);
+    await emulator.send(queueUrl, '{"pubsub_path": "/sqs/test", "n": 1}');
+    assert.equal((await sub.next()).n, 1);
+    await sub.close();
+  } finally {
+    reader.kill("SIGTERM");
+    assert.equal(await reader.exit(), 0);
+    assert.ok(
+      !reader.lines.some((l) => /NotCapable|Requires .* access/.test(l)),
+      reader.lines.join("\n"),
+    );
+    await files.cleanup();
+    await emulator.stop();
+  }
 });

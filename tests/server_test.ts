@@ -301,15 +301,15 @@ Deno.test("a stalled subscriber is disconnected and never delays a reading one",
     let sent = 0;
     let received = 0;
     const reading = (async () => {
-      while (received < sent || srv.app.server.hub.counters.evictedSlow === 0) {
+      while (received < sent || srv.app.server.metrics.evictedSlow.value === 0) {
         assert.equal((await reader.next(3000)).i, received++);
       }
     })();
-    while (srv.app.server.hub.counters.evictedSlow === 0 && sent < 20_000) {
+    while (srv.app.server.metrics.evictedSlow.value === 0 && sent < 20_000) {
       await publish(`${srv.url}/t`, { i: sent++, pad });
     }
     await reading;
-    assert.equal(srv.app.server.hub.counters.evictedSlow, 1);
+    assert.equal(srv.app.server.metrics.evictedSlow.value, 1);
     assert.equal(received, sent);
     assert.equal(srv.app.server.hub.size, 1);
     await reader.close();
