@@ -179,17 +179,23 @@ export class LdapAuthenticator {
     }
   }
 
-  /** Tries each URI in turn within one deadline; a bad password ends the search at once. */
+  /**
+   * Tries each URI in turn within one deadline, each getting an equal share of what is
+   * left, so one hung server does not use up the time of the next; a bad password ends
+   * the search at once.
+   */
   async #lookup(user: string, password: string): Promise<LdapAuthResult> {
+    const uris = this.#config.uris;
     const deadline = performance.now() + this.#config.timeoutMs;
     let reason = "no LDAP server could be reached";
-    for (const uri of this.#config.uris) {
-      const budget = Math.floor(deadline - performance.now());
+    for (const [i, uri] of uris.entries()) {
+      const budget = Math.floor((deadline - performance.now()) / (uris.length - i));
       if (budget <= 0) break;
       try {
         return await this.#attempt(uri, user, password, budget);
       } catch (err) {
         reason = `${uri}: ${errorMessage(err)}`;
+        if (i < uris.length - 1) log.warn("LDAP server failed, trying the next", { error: reason });
       }
     }
     return unavailable(reason);
