@@ -19,8 +19,12 @@
  * compared through fixed-length SHA-256 digests. Every check costs one scrypt at the
  * default parameters (a plaintext check runs one for nothing), and {@link dummyVerify}
  * costs the same for an unknown user, so timing tells neither whether a user exists nor
- * how its password is stored. At most a few scrypt runs go at once (each holds
- * 128·N·r bytes, 32 MiB by default); the rest wait their turn.
+ * how its password is stored.
+ *
+ * scrypt runs off the main thread, one fewer at a time than there are CPU cores (at least
+ * one; each holds 128·N·r bytes, 32 MiB by default), so that the event loop keeps a core
+ * for publishing and delivery. A few more wait their turn; beyond that a check fails at
+ * once with {@link PasswordBusyError}, so a storm of logins cannot queue without bound.
  *
  * @module
  */
@@ -45,8 +49,18 @@ const SALT_BYTES = 16;
 const KEY_BYTES = 32;
 const LIMITS = { N: [2 ** 10, 2 ** 20], r: [1, 32], p: [1, 16] } as const;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
-const MAX_RUNNING = Math.max(2, navigator.hardwareConcurrency ?? 2);
+const MAX_RUNNING = Math.max(1, (navigator.hardwareConcurrency ?? 2) - 1);
+/** About three seconds of waiting at the default parameters. */
+const MAX_WAITING = 16 * MAX_RUNNING;
 const DUMMY_SALT = randomBytes(SALT_BYTES);
+
+/** Too many password checks are under way or waiting; the caller should retry later. */
+export class PasswordBusyError extends Error {
+  override name = "PasswordBusyError";
+  constructor() {
+    super("too many password checks under way");
+  }
+}
 
 interface ParsedHash {
   params: ScryptParams;
@@ -95,6 +109,8 @@ export function passwordHashProblem(stored: string): string | undefined {
 /**
  * Checks a password against a stored value (scrypt hash or plaintext) in constant time.
  * An empty stored value or an empty password never matches.
+ *
+ * @throws {PasswordBusyError} when too many checks are already waiting.
  */
 export async function verifyPassword(stored: string, password: string): Promise<boolean> {
   const parsed = isPasswordHash(stored) ? parseHash(stored) : undefined;
@@ -110,6 +126,8 @@ export async function verifyPassword(stored: string, password: string): Promise<
 /**
  * Spends what checking a default-parameter hash costs, and answers false: call it for an
  * unknown user so that it takes as long as a known one.
+ *
+ * @throws {PasswordBusyError} when too many checks are already waiting.
  */
 export async function dummyVerify(password: string): Promise<false> {
   await derive(password, DUMMY_SALT, DEFAULT_SCRYPT, KEY_BYTES);
@@ -170,9 +188,13 @@ function digest(text: string): Uint8Array {
 let running = 0;
 const waiting: (() => void)[] = [];
 
-/** Runs `fn` when fewer than MAX_RUNNING scrypt computations are under way. */
+/**
+ * Runs `fn` when fewer than MAX_RUNNING scrypt computations are under way; refuses at once
+ * when MAX_WAITING are already waiting.
+ */
 async function limited<T>(fn: () => Promise<T>): Promise<T> {
   if (running < MAX_RUNNING) running++;
+  else if (waiting.length >= MAX_WAITING) throw new PasswordBusyError();
   else await new Promise<void>((resolve) => waiting.push(resolve));
   try {
     return await fn();

@@ -5,6 +5,7 @@ import {
   dummyVerify,
   hashPassword,
   isPasswordHash,
+  PasswordBusyError,
   passwordHashProblem,
   verifyPassword,
 } from "../lib/password.ts";
@@ -91,6 +92,18 @@ Deno.test("an unknown user, a plaintext and a hashed password cost about the sam
     assert.ok(ratio > 0.5 && ratio < 2, `${name} took ${ms} ms, unknown user ${unknown} ms`);
   }
   assert.equal(await dummyVerify("secret"), false);
+});
+
+Deno.test("verifyPassword() refuses at once when too many checks are waiting", async () => {
+  const stored = await hashPassword("secret", FAST);
+  const results = await Promise.allSettled(
+    Array.from({ length: 200 }, () => verifyPassword(stored, "secret")),
+  );
+  const refused = results.filter((r) => r.status === "rejected");
+  assert.ok(refused.length > 0 && refused.length < 200, `${refused.length} of 200 refused`);
+  for (const r of refused) assert.ok(r.reason instanceof PasswordBusyError);
+  assert.ok(results.every((r) => r.status === "rejected" || r.value === true));
+  assert.equal(await verifyPassword(stored, "secret"), true, "checks go on once the queue drains");
 });
 
 Deno.test("tools/passwd.ts prints an ACL entry whose hash verifies", async () => {
