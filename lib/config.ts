@@ -6,8 +6,9 @@
  */
 
 import { parse as parseYaml } from "yaml";
+import { type LdapConfig, parseLdapConfig } from "./ldap_config.ts";
 import { type Cidr, parseCidr } from "./net.ts";
-import { log } from "./log.ts";
+import { errorMessage, log } from "./log.ts";
 
 /** A configuration problem, already phrased as `file: key: problem`. */
 export class ConfigError extends Error {
@@ -53,8 +54,8 @@ export interface Config {
     readonly payloaders: readonly Cidr[];
     readonly oldschoolers: readonly string[];
     readonly secureTopics: ReadonlySet<string>;
-    /** The raw `clients.ldap` section, validated by the LDAP module. */
-    readonly ldap: unknown;
+    /** LDAP authentication (`clients.ldap`), or null when not configured. */
+    readonly ldap: LdapConfig | null;
   };
   /** The raw `sqs` section, validated by the SQS module. */
   readonly sqs: unknown;
@@ -220,6 +221,15 @@ function parsePayloaders(clients: Section): Cidr[] {
   });
 }
 
+function parseLdap(clients: Section, file: string): LdapConfig | null {
+  if (!clients.has("ldap")) return null;
+  try {
+    return parseLdapConfig(clients.raw["ldap"], file);
+  } catch (err) {
+    throw new ConfigError(errorMessage(err));
+  }
+}
+
 function warnUnknown(file: string, raw: unknown, known: unknown, prefix: string): void {
   if (known === "*" || !raw || typeof raw !== "object" || Array.isArray(raw)) return;
   for (const [key, value] of Object.entries(raw)) {
@@ -259,7 +269,7 @@ export function parseConfig(raw: unknown, file: string): Config {
       payloaders: parsePayloaders(clients),
       oldschoolers: clients.strings("oldschoolers"),
       secureTopics: new Set(clients.strings("secure_topics")),
-      ldap: clients.raw["ldap"] ?? null,
+      ldap: parseLdap(clients, file),
     },
     sqs: root.raw["sqs"] ?? null,
   });

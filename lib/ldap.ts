@@ -32,6 +32,8 @@ export type LdapAuthResult =
     readonly status: "ok";
     /** The bind DN of the user. */
     readonly dn: string;
+    /** The bind DN and every DN the membership searches found (for re-granting on reload). */
+    readonly dns: readonly string[];
     /** Granted segments by name; empty when the user is in no configured group. */
     readonly segments: Segments;
     readonly cached: boolean;
@@ -119,6 +121,14 @@ export class LdapAuthenticator {
     const lookup = this.#lookupAndRemember(key, user, password);
     this.#inflight.set(key, lookup);
     return lookup;
+  }
+
+  /**
+   * The segments the configured `acl` grants to these DNs (a login's `dns`): how an open
+   * stream's segments are worked out again when the mapping changes, without a new bind.
+   */
+  segmentsFor(dns: readonly string[]): Segments {
+    return grant(this.#config.acl, dns);
   }
 
   /** Forgets every cached answer (on reload, group membership may have changed). */
@@ -261,7 +271,8 @@ export class LdapAuthenticator {
       for (const entry of searchEntries) found.push(entry.dn);
     }
     await client.unbind();
-    return { status: "ok", dn, segments: grant(config.acl, found), cached: false };
+    const dns = Object.freeze(found);
+    return { status: "ok", dn, dns, segments: grant(config.acl, dns), cached: false };
   }
 
   /** TLS settings for ldaps:// and StartTLS: the configured CA, and the host to verify. */
