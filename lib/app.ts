@@ -6,6 +6,7 @@
 
 import { loadAcl } from "./acl.ts";
 import { AdminServer, Readiness } from "./admin.ts";
+import { ldapFor, retireLdap } from "./auth.ts";
 import { type Config, loadConfig } from "./config.ts";
 import { errorMessage, log } from "./log.ts";
 import { PubSubServer, type Settings } from "./server.ts";
@@ -23,8 +24,9 @@ export interface AppFiles {
  * @throws {ConfigError} when a file is invalid; the message names file, key and problem.
  */
 export async function startApp(files: AppFiles): Promise<App> {
-  const settings = { config: await loadConfig(files.config), acl: await loadAcl(files.acl) };
-  const server = new PubSubServer(settings);
+  const config = await loadConfig(files.config);
+  const acl = await loadAcl(files.acl);
+  const server = new PubSubServer({ config, acl, ldap: ldapFor(config.clients.ldap, null) });
   await server.listen();
   const app = new App(files, server);
   try {
@@ -69,7 +71,9 @@ export class App {
 
   /**
    * Re-reads both files (or only the ACL) and swaps them in whole. A file that fails
-   * validation is refused with one log line and the running settings stay.
+   * validation is refused with one log line and the running settings stay. LDAP logins
+   * are looked up afresh: the cache is cleared, or the authenticator replaced when its
+   * settings changed.
    *
    * @returns true when the new settings were applied.
    */
@@ -78,7 +82,8 @@ export class App {
     let next: Settings;
     try {
       const config = what === "all" ? await loadConfig(this.files.config) : current.config;
-      next = { config, acl: await loadAcl(this.files.acl) };
+      const acl = await loadAcl(this.files.acl);
+      next = { config, acl, ldap: ldapFor(config.clients.ldap, current.ldap) };
     } catch (err) {
       log.error("reload refused, running settings kept", { error: errorMessage(err) });
       return false;
@@ -87,6 +92,7 @@ export class App {
       log.warn("admin or SQS settings changed; they take effect after a restart");
     }
     this.server.reload(next);
+    await retireLdap(current.ldap, next.ldap);
     log.info("settings reloaded", { what, users: next.acl.size });
     return true;
   }
@@ -96,6 +102,7 @@ export class App {
     this.#stopping = true;
     await this.sqs?.stop();
     await this.server.close();
+    await this.server.settings.ldap?.close();
     await this.admin?.close();
   }
 }

@@ -6,8 +6,9 @@
  */
 
 import { parse as parseYaml } from "yaml";
+import { type LdapConfig, parseLdapConfig } from "./ldap_config.ts";
 import { type Cidr, parseCidr } from "./net.ts";
-import { log } from "./log.ts";
+import { errorMessage, log } from "./log.ts";
 import { parseSqs, type SqsQueueConfig } from "./sqs_config.ts";
 
 /** A configuration problem, already phrased as `file: key: problem`. */
@@ -61,8 +62,8 @@ export interface Config {
     readonly payloaders: readonly Cidr[];
     readonly oldschoolers: readonly string[];
     readonly secureTopics: ReadonlySet<string>;
-    /** The raw `clients.ldap` section, validated by the LDAP module. */
-    readonly ldap: unknown;
+    /** LDAP authentication (`clients.ldap`), or null when not configured. */
+    readonly ldap: LdapConfig | null;
   };
   readonly admin: AdminConfig;
   /** Queues to read events from; empty when there is no `sqs` section. */
@@ -237,6 +238,15 @@ function parseAdmin(root: Section): AdminConfig {
   return { bind: admin.string("bind", DEFAULTS.adminBind), port };
 }
 
+function parseLdap(clients: Section, file: string): LdapConfig | null {
+  if (!clients.has("ldap")) return null;
+  try {
+    return parseLdapConfig(clients.raw["ldap"], file);
+  } catch (err) {
+    throw new ConfigError(errorMessage(err));
+  }
+}
+
 function warnUnknown(file: string, raw: unknown, known: unknown, prefix: string): void {
   if (known === "*" || !raw || typeof raw !== "object" || Array.isArray(raw)) return;
   for (const [key, value] of Object.entries(raw)) {
@@ -276,7 +286,7 @@ export function parseConfig(raw: unknown, file: string): Config {
       payloaders: parsePayloaders(clients),
       oldschoolers: clients.strings("oldschoolers"),
       secureTopics: new Set(clients.strings("secure_topics")),
-      ldap: clients.raw["ldap"] ?? null,
+      ldap: parseLdap(clients, file),
     },
     admin: parseAdmin(root),
     sqs: parseSqs(root.section("sqs")),

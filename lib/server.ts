@@ -5,11 +5,13 @@
  * @module
  */
 
-import { Acl, type Principal } from "./acl.ts";
+import type { Acl, Principal } from "./acl.ts";
+import { authenticate, reevaluate } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { buildEvent, type Event, PayloadError, type PublishTarget } from "./event.ts";
 import { HttpError } from "./http_error.ts";
 import { Hub } from "./hub.ts";
+import type { LdapAuthenticator } from "./ldap.ts";
 import { errorMessage, log } from "./log.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { allowed } from "./net.ts";
@@ -27,6 +29,8 @@ const ACCEPTED = "Payload received, thank you very much!\n";
 export interface Settings {
   readonly config: Config;
   readonly acl: Acl;
+  /** LDAP logins for users the ACL file does not name (`clients.ldap`). */
+  readonly ldap: LdapAuthenticator | null;
 }
 
 /** What a handler needs to know about the connection. */
@@ -41,7 +45,7 @@ export interface Peer {
  * @example
  * ```ts ignore
  * import { PubSubServer } from "./server.ts";
- * const server = new PubSubServer({ config, acl });
+ * const server = new PubSubServer({ config, acl, ldap: null });
  * await server.listen();
  * console.log(server.port);
  * await server.close();
@@ -77,7 +81,8 @@ export class PubSubServer {
 
   /**
    * Swaps in new settings for new requests; open streams stay, and their principals are
-   * re-read from the new ACL so a removed user stops receiving private events.
+   * re-evaluated at once so a removed user or a shrunk segment stops receiving private
+   * events.
    */
   reload(next: Settings): void {
     const before = this.#settings.config.server;
@@ -87,7 +92,7 @@ export class PubSubServer {
     }
     this.#settings = next;
     this.hub.forEach((sub) => {
-      if (sub.principal) sub.principal = next.acl.principal(sub.principal.user);
+      if (sub.principal) sub.principal = reevaluate(sub.principal, next);
     });
   }
 
@@ -184,18 +189,19 @@ export class PubSubServer {
     return new Response(body, { status, headers });
   }
 
-  #principal(req: Request): Principal | null {
+  async #principal(req: Request): Promise<Principal | null> {
     const credentials = basicCredentials(req);
     if (!credentials) return null;
-    const principal = this.#settings.acl.authenticate(credentials.user, credentials.password);
-    if (!principal) throw unauthorized("wrong user name or password");
-    return principal;
+    const settings = this.#settings;
+    const principal = await authenticate(settings, credentials);
+    // A reload while the check ran: hold what the new settings grant, as open streams do.
+    return settings === this.#settings ? principal : reevaluate(principal, this.#settings);
   }
 
-  #subscribe(req: Request): Response {
-    const { config } = this.#settings;
+  async #subscribe(req: Request): Promise<Response> {
     const topicSets = topicsOr400(() => parseSubscription(pathOf(req.url)));
-    const principal = this.#principal(req);
+    const principal = await this.#principal(req);
+    const { config } = this.#settings;
     const agent = req.headers.get("user-agent") ?? "";
     const sub = new Subscriber({
       topicSets,
@@ -228,7 +234,7 @@ export class PubSubServer {
     const { config } = this.#settings;
     const path = pathOf(req.url);
     const target = topicsOr400(() => parsePublishPath(path));
-    this.#checkPublisher(req, peer, target.topics);
+    await this.#checkPublisher(req, peer, target.topics);
     const body = decodeUtf8(await readBody(req, config.server.maxPayloadSize));
     try {
       this.publishEvent(target, body, received);
@@ -243,10 +249,10 @@ export class PubSubServer {
    * A path with a secure topic needs a user granted every secure topic in it (from any
    * address, as in PyPubSub); any other path needs an address in `clients.payloaders`.
    */
-  #checkPublisher(req: Request, peer: Peer, topics: readonly string[]): void {
+  async #checkPublisher(req: Request, peer: Peer, topics: readonly string[]): Promise<void> {
+    const principal = await this.#principal(req);
     const { config } = this.#settings;
     const secure = config.clients.secureTopics;
-    const principal = this.#principal(req);
     const needed = secure.size === 0 ? [] : topics.filter((topic) => secure.has(topic));
     if (needed.length > 0) {
       if (!principal) throw unauthorized(`publishing to ${needed.join(", ")} needs a login`);

@@ -1,8 +1,13 @@
 import assert from "node:assert/strict";
 import { stringify } from "yaml";
-import { Acl } from "../lib/acl.ts";
+import { Acl, type AclCheck, loadAcl } from "../lib/acl.ts";
 import { ConfigError } from "../lib/config.ts";
+import { configureLog } from "../lib/log.ts";
+import { hashPassword } from "../lib/password.ts";
 import { basic, publish, startServer, StreamClient } from "./helpers.ts";
+
+/** Cheap scrypt parameters: the stored format is the same, the tests stay quick. */
+const FAST = { N: 1024, r: 8, p: 1 };
 
 const USERS = {
   alice: {
@@ -13,7 +18,11 @@ const USERS = {
   bob: { password: "hunter2", acl: { other: ["git", "otherrepo.git"] } },
 };
 
-Deno.test("Acl.parse() loads PyPubSub's sample ACL unchanged", () => {
+function userOf(check: AclCheck): string | undefined {
+  return check.status === "ok" ? check.principal.user : undefined;
+}
+
+Deno.test("Acl.parse() loads PyPubSub's sample ACL unchanged", async () => {
   const acl = Acl.parse({
     testuser: {
       password: "foobar",
@@ -23,10 +32,95 @@ Deno.test("Acl.parse() loads PyPubSub's sample ACL unchanged", () => {
       },
     },
   }, "pubsub_acl.yaml");
-  const principal = acl.authenticate("testuser", "foobar");
-  assert.equal(principal?.segments.size, 2);
-  assert.equal(acl.authenticate("testuser", "wrong"), null);
-  assert.equal(acl.authenticate("nobody", "foobar"), null);
+  const check = await acl.authenticate("testuser", "foobar");
+  assert.equal(check.status === "ok" && check.principal.segments.size, 2);
+  assert.deepEqual(await acl.authenticate("testuser", "wrong"), { status: "denied" });
+  assert.deepEqual(await acl.authenticate("nobody", "foobar"), { status: "denied" });
+  assert.deepEqual(acl.plaintextUsers, ["testuser"]);
+});
+
+Deno.test("Acl.authenticate() checks scrypt hashes and plaintext, colons included", async () => {
+  const acl = Acl.parse({
+    hashed: { password: await hashPassword("pa:ss:word", FAST) },
+    plain: { password: "pa:ss:word" },
+    number: { password: 1234 },
+  }, "acl.yaml");
+  assert.deepEqual(acl.plaintextUsers, ["plain", "number"]);
+  for (const user of ["hashed", "plain"]) {
+    assert.equal(userOf(await acl.authenticate(user, "pa:ss:word")), user);
+    assert.equal(userOf(await acl.authenticate(user, "pa:ss")), undefined);
+    assert.equal(userOf(await acl.authenticate(user, "pa:ss:word:")), undefined);
+    assert.equal(userOf(await acl.authenticate(user, "")), undefined);
+  }
+  assert.equal(userOf(await acl.authenticate("number", "1234")), "number");
+});
+
+Deno.test("Acl.authenticate() runs one check per credentials, and a new Acl starts afresh", async () => {
+  const raw = { alice: { password: await hashPassword("secret", FAST) } };
+  const acl = Acl.parse(raw, "acl.yaml");
+  const burst = await Promise.all(
+    Array.from({ length: 50 }, () => acl.authenticate("alice", "secret")),
+  );
+  assert.ok(burst.every((check) => userOf(check) === "alice"));
+  for (let i = 0; i < 50; i++) {
+    assert.equal(userOf(await acl.authenticate("alice", "secret")), "alice");
+  }
+  assert.deepEqual(acl.stats(), { checks: 1, cacheHits: 99, busy: 0 });
+
+  for (let i = 0; i < 3; i++) {
+    assert.equal((await acl.authenticate("alice", "stale")).status, "denied");
+  }
+  assert.equal((await acl.authenticate("alice", "other")).status, "denied");
+  assert.equal(acl.stats().checks, 3, "a repeated wrong password is checked once");
+
+  const reloaded = Acl.parse(raw, "acl.yaml");
+  assert.equal(userOf(await reloaded.authenticate("alice", "secret")), "alice");
+  assert.equal(reloaded.stats().checks, 1);
+});
+
+Deno.test("Acl.authenticate() spends a full check on an unknown user", async () => {
+  const acl = Acl.parse({ alice: { password: await hashPassword("secret") } }, "acl.yaml");
+  const time = async (user: string) => {
+    const start = performance.now();
+    assert.equal((await acl.authenticate(user, "guess")).status, "denied");
+    return performance.now() - start;
+  };
+  const known = await time("alice");
+  const unknown = await time("mallory");
+  assert.equal(acl.stats().checks, 2);
+  // A lower bound only: one scrypt at the default cost takes well over 20 ms anywhere.
+  assert.ok(known > 20 && unknown > 20, `known ${known} ms, unknown ${unknown} ms`);
+});
+
+Deno.test("loadAcl() warns once per load about plaintext passwords, naming the users", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "denopubsub-acl-" });
+  const lines: string[] = [];
+  const before = configureLog({ level: "warn", write: (line) => lines.push(line) });
+  try {
+    const file = `${dir}/acl.yaml`;
+    await Deno.writeTextFile(
+      file,
+      stringify({
+        alice: { password: "one" },
+        bob: { password: "two" },
+        carol: { password: await hashPassword("three", FAST) },
+      }),
+    );
+    await loadAcl(file);
+    assert.equal(lines.length, 1, lines.join("\n"));
+    assert.match(lines[0]!, /plaintext.*deno task passwd.*count=2.*users="?alice, bob/);
+    await loadAcl(file);
+    assert.equal(lines.length, 2, "once per load");
+    await Deno.writeTextFile(
+      file,
+      stringify({ carol: { password: await hashPassword("x", FAST) } }),
+    );
+    await loadAcl(file);
+    assert.equal(lines.length, 2, "no warning without plaintext");
+  } finally {
+    configureLog(before);
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("Acl.parse() errors name the file, the user key and the problem", () => {
@@ -37,6 +131,14 @@ Deno.test("Acl.parse() errors name the file, the user key and the problem", () =
     [{ u: { password: "p", acl: ["git"] } }, /^a\.yaml: u\.acl: must be a mapping/],
     [{ u: { password: "p", acl: { s: "git" } } }, /^a\.yaml: u\.acl\.s: must be a list of topics/],
     [{ u: { password: "p", topics: "svn" } }, /^a\.yaml: u\.topics: must be a list/],
+    [
+      { u: { password: "scrypt$1536$8$1$c2FsdHNhbHQ=$" + "A".repeat(43) + "=" } },
+      /^a\.yaml: u\.password: scrypt N must be a power of two/,
+    ],
+    [
+      { u: { password: "scrypt$1024$8$1$salt" } },
+      /^a\.yaml: u\.password: an scrypt hash must read/,
+    ],
   ];
   for (const [raw, pattern] of cases) {
     assert.throws(() => Acl.parse(raw, "a.yaml"), (err: Error) => {
@@ -139,7 +241,7 @@ Deno.test("secure topics need a user granted every secure topic in the path", as
   }
 });
 
-Deno.test("an ACL reload revokes a removed user's private events on open streams", async () => {
+Deno.test("an ACL reload shrinks and revokes private events on open streams at once", async () => {
   const srv = await startServer({}, USERS);
   try {
     const alice = await StreamClient.open(`${srv.url}/git`, {
@@ -147,6 +249,13 @@ Deno.test("an ACL reload revokes a removed user's private events on open streams
     });
     await publish(`${srv.url}/private/git/privaterepo.git`, { n: 1 });
     assert.equal((await alice.next()).n, 1);
+
+    const narrower = { ...USERS.alice, acl: { repo: ["git", "privaterepo.git", "main"] } };
+    await Deno.writeTextFile(srv.files.acl, stringify({ ...USERS, alice: narrower }));
+    assert.ok(await srv.app.reload("acl"));
+    await publish(`${srv.url}/private/git/privaterepo.git`, { n: 1.5 });
+    await publish(`${srv.url}/private/git/privaterepo.git/main`, { n: 1.6 });
+    assert.equal((await alice.next()).n, 1.6, "the shrunk segment applies without a reconnect");
 
     await Deno.writeTextFile(srv.files.acl, stringify({ bob: USERS.bob }));
     assert.ok(await srv.app.reload("acl"));
@@ -170,6 +279,37 @@ Deno.test("an ACL reload revokes a removed user's private events on open streams
     assert.equal(stillCarol.status, 200, "the running ACL stays in force");
     await stillCarol.body?.cancel();
     await alice.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("a storm of 200 wrong passwords does not stop delivery or cached logins", async () => {
+  const alice = { password: await hashPassword("right", FAST), acl: { all: ["storm"] } };
+  const srv = await startServer({}, { alice, bob: { password: await hashPassword("bob") } });
+  try {
+    const auth = { Authorization: basic("alice", "right") };
+    const reader = await StreamClient.open(`${srv.url}/storm`, { headers: auth });
+    const storm = Promise.all(Array.from({ length: 200 }, async (_, i) => {
+      const res = await fetch(`${srv.url}/storm`, {
+        headers: { Authorization: basic(i % 2 ? "bob" : "mallory", `wrong-${i}`) },
+      });
+      await res.body?.cancel();
+      return res.status;
+    }));
+    for (let n = 0; n < 20; n++) {
+      const path = n % 2 ? "/private/storm" : "/storm";
+      assert.equal(await publish(`${srv.url}${path}`, { n }), 202);
+      assert.equal((await reader.next()).n, n);
+    }
+    const again = await StreamClient.open(`${srv.url}/storm`, { headers: auth });
+    assert.equal(await publish(`${srv.url}/private/storm`, { n: 20 }), 202);
+    assert.equal((await again.next()).n, 20, "a cached login goes past the queue");
+    const statuses = await storm;
+    const count = (status: number) => statuses.filter((s) => s === status).length;
+    assert.equal(count(401) + count(503), 200, `statuses: ${[...new Set(statuses)]}`);
+    assert.ok(count(401) > 0, "the first wrong passwords are checked and refused");
+    await Promise.all([reader.close(), again.close()]);
   } finally {
     await srv.close();
   }

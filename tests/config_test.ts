@@ -57,6 +57,24 @@ Deno.test("parseConfig() loads the shipped pubsub.yaml", async () => {
   assert.ok(allowed(config.clients.payloaders, "::1"));
 });
 
+Deno.test("parseConfig() validates PyPubSub's clients.ldap shape at load", () => {
+  const raw = parse(PYPUBSUB_SAMPLE);
+  raw.clients.ldap = {
+    uri: "ldaps://ldap.example.org",
+    user_dn: "uid=%s,ou=people,dc=example,dc=org",
+    base_scope: "dc=example,dc=org",
+    membership_patterns: [{ "member=uid=%s,ou=people,dc=example,dc=org": null }, "uid=%s"],
+    acl: { "cn=syadmins,ou=teams,dc=example,dc=org": ["accounts", "restricted"] },
+  };
+  const warnings = captureWarnings(() => {
+    const ldap = parseConfig(raw, "pypubsub.yaml").clients.ldap;
+    assert.deepEqual(ldap?.uris, ["ldaps://ldap.example.org"]);
+    assert.equal(ldap?.cacheTtlMs, 60_000);
+  });
+  assert.deepEqual(warnings, []);
+  assert.equal(parseConfig({ server: {} }, "f.yaml").clients.ldap, null);
+});
+
 Deno.test("parseConfig() applies defaults for missing keys", () => {
   const config = parseConfig({ server: {} }, "f.yaml");
   assert.equal(config.server.port, 2069);
@@ -83,6 +101,11 @@ Deno.test("parseConfig() errors name the file, the key and the problem", () => {
     [
       { server: { tls: { port: 1, cert: "/nonexistent.pem", key: "k" } } },
       /server\.tls\.cert: cannot read "\/nonexistent\.pem"/,
+    ],
+    [{ server: {}, clients: { ldap: ["x"] } }, /^f\.yaml: clients\.ldap: must be a mapping/],
+    [
+      { server: {}, clients: { ldap: { uri: "http://ldap", user_dn: "uid=%s" } } },
+      /^f\.yaml: clients\.ldap\.uri: must be an ldap:\/\/ or ldaps:\/\/ URL/,
     ],
   ];
   for (const [raw, pattern] of cases) {

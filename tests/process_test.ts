@@ -104,6 +104,13 @@ Deno.test("main.ts exits non-zero with one line for a missing or invalid config"
   assert.ok(!invalid.lines.some((l) => /^\s+at /.test(l)), "no stack trace");
   await files.cleanup();
 
+  const ldap = await writeFiles({ clients: { ldap: { uri: "ldap://127.0.0.1:1" } } });
+  const badLdap = new Child(["--config", ldap.config]);
+  assert.equal(await badLdap.exit(), 1);
+  assert.match(badLdap.lines.join("\n"), /pubsub\.yaml: clients\.ldap\.user_dn: must be/);
+  assert.equal(badLdap.lines.filter((l) => l.includes("ERROR")).length, 1);
+  await ldap.cleanup();
+
   const unknownFlag = new Child(["--nope"]);
   assert.equal(await unknownFlag.exit(), 2);
 });
