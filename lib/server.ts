@@ -62,6 +62,38 @@ export class PubSubServer {
     this.metrics = metrics;
     this.hub = new Hub({ keepalive: settings.config.server.keepalive, metrics });
     metrics.subscribers.read = () => this.hub.size;
+    this.#registerAuthMetrics();
+  }
+
+  /** Authentication counters, read from whichever ACL and LDAP client are in force. */
+  #registerAuthMetrics(): void {
+    const { registry } = this.metrics;
+    const acl = () => this.#settings.acl.stats();
+    const ldap = () => this.#settings.ldap?.stats();
+    const counters: [string, string, () => number][] = [
+      ["acl_password_checks", "Password checks against the ACL file.", () => acl().checks],
+      ["acl_cache_hits", "ACL password checks answered from the cache.", () => acl().cacheHits],
+      ["ldap_binds", "LDAP binds made to check a password.", () => ldap()?.binds ?? 0],
+      ["ldap_cache_hits", "LDAP logins answered from the cache.", () => ldap()?.cacheHits ?? 0],
+      [
+        "ldap_cache_misses",
+        "LDAP logins that needed the directory.",
+        () => ldap()?.cacheMisses ?? 0,
+      ],
+      [
+        "ldap_unavailable",
+        "LDAP logins refused because LDAP was down or slow.",
+        () => ldap()?.unavailable ?? 0,
+      ],
+    ];
+    for (const [name, help, read] of counters) {
+      registry.reading(
+        `denopubsub_${name}_total`,
+        `${help} Restarts from 0 on reload.`,
+        read,
+        "counter",
+      );
+    }
   }
 
   /** The settings in force. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { startApp } from "../lib/app.ts";
 import {
+  basic,
   type ConfigPatch,
   publish,
   startServer,
@@ -154,5 +155,26 @@ Deno.test("an admin port already in use stops start-up with one message", async 
   } finally {
     taken.close();
     await files.cleanup();
+  }
+});
+
+Deno.test("GET /metrics counts ACL password checks and their cache hits", async () => {
+  const srv = await startServer({ admin: { port: 0 } }, { u: { password: "pw", acl: {} } });
+  const admin = `http://127.0.0.1:${srv.app.admin!.port}`;
+  try {
+    const before = await scrape(admin);
+    const sub = await StreamClient.open(`${srv.url}/t`, {
+      headers: { Authorization: basic("u", "pw") },
+    });
+    const sub2 = await StreamClient.open(`${srv.url}/t`, {
+      headers: { Authorization: basic("u", "pw") },
+    });
+    const after = await scrape(admin);
+    assert.equal(delta(before.samples, after.samples, "denopubsub_acl_password_checks_total"), 1);
+    assert.equal(delta(before.samples, after.samples, "denopubsub_acl_cache_hits_total"), 1);
+    assert.equal(after.samples.get("denopubsub_ldap_binds_total"), 0);
+    await Promise.all([sub.close(), sub2.close()]);
+  } finally {
+    await srv.close();
   }
 });
