@@ -1,0 +1,96 @@
+/**
+ * History: the recent events a reconnecting subscriber can catch up from, bounded by count
+ * and age, looked up by time or by cursor. Kept in memory, and optionally in a log file
+ * that survives restarts and crashes (see `history_log.ts`).
+ *
+ * @module
+ */
+
+import type { Event } from "./event.ts";
+import { MemoryHistory } from "./history_memory.ts";
+import { openLogHistory } from "./history_log.ts";
+
+/** How much history to keep and where. */
+export interface HistoryOptions {
+  /** Most events kept; 0 disables history (nothing is kept, `storage` is not opened). */
+  size: number;
+  /** Seconds an event is kept; 0 means no age limit. */
+  maxAge: number;
+  /** Path of the log file; `undefined` keeps history in memory only. */
+  storage?: string;
+  /**
+   * When true, `append` resolves only once the event is written and synced to disk.
+   * When false (the default) it resolves at once and the event reaches the disk within
+   * a second.
+   */
+  sync?: boolean;
+}
+
+/** The answer to a replay by cursor. */
+export interface CursorReplay {
+  /** Retained events after the cursor, oldest first. */
+  events: Event[];
+  /**
+   * True when events the client has not seen may have been dropped by retention (or
+   * predate this history): the cursor is older than everything retained.
+   */
+  truncated: boolean;
+}
+
+/**
+ * A bounded, time-ordered backlog. Reads are synchronous and see every event whose
+ * `append` has been called, so a caller can take a replay and go live in one step
+ * without a gap: events appended later have greater cursors.
+ */
+export interface History {
+  /** Events retained now (age limit applied). */
+  readonly size: number;
+  /**
+   * Adds an event. The event is visible to `since` and `after` as soon as this returns;
+   * the promise settles when it is as durable as the `sync` option asks (at once for
+   * memory-only history). With `sync`, it rejects when the write fails.
+   *
+   * @throws {RangeError} when the cursor is not greater than every cursor seen before.
+   */
+  append(event: Event): Promise<void>;
+  /** Retained events with `timestamp >= epochSeconds` (integer or fraction), oldest first. */
+  since(epochSeconds: number): Event[];
+  /**
+   * Retained events strictly after `cursor`, found by binary search. A cursor older than
+   * everything retained gives all retained events, with `truncated` set unless nothing
+   * between it and the oldest retained event was dropped. An unknown cursor that is not
+   * older, or a string that is not a cursor, gives nothing.
+   */
+  after(cursor: string): CursorReplay;
+  /** Resolves once everything appended so far is on disk (at once for memory only). */
+  flush(): Promise<void>;
+  /** Flushes and releases the file and timers; the history must not be used afterwards. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the history described by `opts`: in memory, or backed by the log file at
+ * `opts.storage`, loading what it holds.
+ *
+ * @throws {HistoryError} when the storage file cannot be opened or is not a history file.
+ * @example
+ * ```ts
+ * import { openHistory } from "./history.ts";
+ * const history = await openHistory({ size: 1000, maxAge: 3600 });
+ * console.assert(history.size === 0);
+ * await history.close();
+ * ```
+ */
+export async function openHistory(opts: HistoryOptions): Promise<History> {
+  if (opts.size <= 0 || opts.storage === undefined) {
+    return new MemoryHistory({ size: Math.max(0, opts.size), maxAge: opts.maxAge });
+  }
+  return await openLogHistory({
+    size: opts.size,
+    maxAge: opts.maxAge,
+    path: opts.storage,
+    sync: opts.sync ?? false,
+  });
+}
+
+export { HistoryError } from "./history_log.ts";

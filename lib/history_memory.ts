@@ -1,0 +1,205 @@
+/**
+ * The in-memory history: a ring buffer of events in cursor order, with lookups by binary
+ * search. It is the whole history when there is no storage, and the index the log-backed
+ * history reads from.
+ *
+ * @module
+ */
+
+import { type Event, isCursor } from "./event.ts";
+import type { CursorReplay, History } from "./history.ts";
+
+/** Retention settings of a {@link MemoryHistory}. */
+export interface MemoryHistoryOptions {
+  /** Most events kept; 0 keeps none. */
+  size: number;
+  /** Seconds an event is kept; 0 means no age limit. */
+  maxAge: number;
+  /**
+   * No event with a greater cursor has been dropped: a client whose cursor is at or after
+   * it has missed nothing that is not retained. Defaults to the time of creation.
+   */
+  horizon?: string;
+}
+
+const MAX_MS = 2 ** 48 - 1;
+
+/**
+ * A string that sorts before every cursor of millisecond `ms` and after every cursor of an
+ * earlier millisecond: the cursor's time prefix.
+ */
+export function cursorFloor(ms: number): string {
+  const t = Math.min(MAX_MS, Math.max(0, Math.floor(ms))).toString(16).padStart(12, "0");
+  return `${t.slice(0, 8)}-${t.slice(8)}-`;
+}
+
+/**
+ * Events in a ring buffer, oldest first. Appends and evictions are O(1); lookups by time
+ * and cursor are binary searches on the cursors, which increase with every append.
+ *
+ * @example
+ * ```ts
+ * import { buildEvent } from "./event.ts";
+ * import { MemoryHistory } from "./history_memory.ts";
+ * const history = new MemoryHistory({ size: 2, maxAge: 0 });
+ * const target = { path: "/a", topics: ["a"], private: false };
+ * const [a, b, c] = [1, 2, 3].map((n) => buildEvent(target, `{"n":${n}}`));
+ * for (const ev of [a!, b!, c!]) history.add(ev);
+ * console.assert(history.after(b!.cursor).events[0] === c);
+ * ```
+ */
+export class MemoryHistory implements History {
+  readonly #capacity: number;
+  readonly #maxAgeMs: number;
+  /** Slots of the ring; grows by doubling up to the capacity. */
+  #ring: (Event | undefined)[] = [];
+  #head = 0;
+  #count = 0;
+  /** Greatest cursor ever added, retained or not. */
+  #newest = "";
+  #horizon: string;
+
+  constructor(opts: MemoryHistoryOptions) {
+    this.#capacity = Math.max(0, Math.floor(opts.size));
+    this.#maxAgeMs = Math.max(0, opts.maxAge) * 1000;
+    this.#horizon = opts.horizon ?? cursorFloor(Date.now());
+  }
+
+  /** Events retained now. */
+  get size(): number {
+    this.expire();
+    return this.#count;
+  }
+
+  /** See {@link MemoryHistoryOptions.horizon}; moves forward as events are dropped. */
+  get horizon(): string {
+    return this.#horizon;
+  }
+
+  /** The greatest cursor ever added, or `""` before the first. */
+  get newest(): string {
+    return this.#newest;
+  }
+
+  /** Adds an event; see {@link History.append}. */
+  append(event: Event): Promise<void> {
+    this.add(event);
+    return Promise.resolve();
+  }
+
+  /**
+   * Adds an event synchronously, dropping the oldest when full.
+   *
+   * @throws {RangeError} when the cursor is not greater than every cursor added before.
+   */
+  add(event: Event): void {
+    if (event.cursor <= this.#newest) {
+      throw new RangeError(
+        `history: cursor ${event.cursor} is not after the newest ${this.#newest}`,
+      );
+    }
+    this.#newest = event.cursor;
+    if (this.#capacity === 0) {
+      this.#dropped(event);
+      return;
+    }
+    if (this.#count === this.#capacity) this.#dropOldest();
+    if (this.#count === this.#ring.length) this.#grow();
+    this.#ring[(this.#head + this.#count) % this.#ring.length] = event;
+    this.#count++;
+  }
+
+  /** Retained events with `timestamp >= epochSeconds`, oldest first. */
+  since(epochSeconds: number): Event[] {
+    if (Number.isNaN(epochSeconds)) return [];
+    const cutoff = this.expire();
+    // A cursor's time is never below its event's timestamp (rounded down to the
+    // millisecond), so no event at or after `epochSeconds` sorts before this key. The
+    // margin of 1 ms absorbs float rounding of `timestamp * 1000`.
+    const key = cursorFloor(epochSeconds * 1000 - 1);
+    return this.#slice(this.#lowerBound(key), Math.max(epochSeconds, cutoff));
+  }
+
+  /** Retained events after `cursor`; see {@link History.after}. */
+  after(cursor: string): CursorReplay {
+    if (!isCursor(cursor)) return { events: [], truncated: false };
+    const cutoff = this.expire();
+    const i = this.#lowerBound(cursor);
+    if (i < this.#count && this.#at(i).cursor === cursor) {
+      return { events: this.#slice(i + 1, cutoff), truncated: false };
+    }
+    if (i > 0) return { events: [], truncated: false };
+    return { events: this.#slice(0, cutoff), truncated: cursor < this.#horizon };
+  }
+
+  /** Nothing to write: resolves at once. */
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Drops every event. */
+  close(): Promise<void> {
+    this.#ring = [];
+    this.#head = 0;
+    this.#count = 0;
+    return Promise.resolve();
+  }
+
+  /**
+   * Drops events past the age limit from the old end and returns the cutoff in epoch
+   * seconds (`-Infinity` without an age limit).
+   */
+  expire(nowMs: number = Date.now()): number {
+    if (this.#maxAgeMs === 0) return -Infinity;
+    const cutoff = (nowMs - this.#maxAgeMs) / 1000;
+    while (this.#count > 0 && this.#at(0).timestamp < cutoff) this.#dropOldest();
+    return cutoff;
+  }
+
+  #at(i: number): Event {
+    return this.#ring[(this.#head + i) % this.#ring.length]!;
+  }
+
+  /** First position whose cursor is `>= key`, or `count`. */
+  #lowerBound(key: string): number {
+    let lo = 0;
+    let hi = this.#count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#at(mid).cursor < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Events from position `from` on whose timestamp is `>= minTimestamp`. */
+  #slice(from: number, minTimestamp: number): Event[] {
+    const out: Event[] = [];
+    for (let i = from; i < this.#count; i++) {
+      const ev = this.#at(i);
+      if (ev.timestamp >= minTimestamp) out.push(ev);
+    }
+    return out;
+  }
+
+  #dropOldest(): void {
+    const ev = this.#at(0);
+    this.#ring[this.#head] = undefined;
+    this.#head = (this.#head + 1) % this.#ring.length;
+    this.#count--;
+    this.#dropped(ev);
+  }
+
+  #dropped(ev: Event): void {
+    if (ev.cursor > this.#horizon) this.#horizon = ev.cursor;
+  }
+
+  /** Doubles the ring (up to the capacity), laying the events out from slot 0. */
+  #grow(): void {
+    const size = Math.min(this.#capacity, Math.max(16, this.#ring.length * 2));
+    const ring: (Event | undefined)[] = new Array(size);
+    for (let i = 0; i < this.#count; i++) ring[i] = this.#at(i);
+    this.#ring = ring;
+    this.#head = 0;
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Shared helpers for the history tests: events with chosen timestamps, and each history
+ * backend opened in a temp dir and closed (with the dir removed) after the test.
+ *
+ * @module
+ */
+
+import { buildEvent, type Event } from "../lib/event.ts";
+import { type History, type HistoryOptions, openHistory } from "../lib/history.ts";
+import { configureLog } from "../lib/log.ts";
+
+const target = { path: "/fruits/apples", topics: ["fruits", "apples"], private: false };
+
+/** An event with body `{"n": n}`, published at `nowMs`. */
+export function event(n: number, nowMs = Date.now()): Event {
+  return buildEvent(target, `{"n":${n}}`, nowMs);
+}
+
+/** The `n` field of each event. */
+export function ns(events: readonly Event[]): number[] {
+  return events.map((ev) => (JSON.parse(ev.json) as { n: number }).n);
+}
+
+/** A history backend under test. */
+export interface Backend {
+  name: string;
+  /** Opens a history; `storage` is set for durable backends. */
+  open(opts: Omit<HistoryOptions, "storage">, dir: string): Promise<History>;
+}
+
+/** Every backend; the shared suite runs over each. */
+export const backends: Backend[] = [
+  { name: "memory", open: (opts) => openHistory(opts) },
+  {
+    name: "log",
+    open: (opts, dir) => openHistory({ ...opts, storage: `${dir}/history.log` }),
+  },
+  {
+    name: "log sync",
+    open: (opts, dir) => openHistory({ ...opts, storage: `${dir}/history.log`, sync: true }),
+  },
+];
+
+/** Runs `fn` in a fresh temp dir, removed afterwards. */
+export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "history_test_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Opens a history of `backend` in a temp dir, runs `fn` and closes it. */
+export function withHistory(
+  backend: Backend,
+  opts: Omit<HistoryOptions, "storage">,
+  fn: (history: History) => Promise<void> | void,
+): Promise<void> {
+  return withTempDir(async (dir) => {
+    const history = await backend.open(opts, dir);
+    try {
+      await fn(history);
+    } finally {
+      await history.close();
+    }
+  });
+}
+
+/** Runs `fn` with log lines captured instead of written, returning the lines. */
+export async function captureLog(fn: () => Promise<void>): Promise<string[]> {
+  const lines: string[] = [];
+  configureLog({ write: (line) => lines.push(line) });
+  try {
+    await fn();
+  } finally {
+    const encoder = new TextEncoder();
+    configureLog({ write: (line) => Deno.stderr.writeSync(encoder.encode(line + "\n")) });
+  }
+  return lines;
+}
