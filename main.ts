@@ -6,7 +6,7 @@
  * @module
  */
 
-import { startApp } from "./lib/app.ts";
+import { importBacklog, startApp } from "./lib/app.ts";
 import { parseCli, USAGE } from "./lib/cli.ts";
 import { configureLog, errorMessage, log } from "./lib/log.ts";
 import { VERSION } from "./lib/version.ts";
@@ -24,6 +24,16 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   configureLog({ level: cli.logLevel, format: cli.logFormat });
+  if (cli.importBacklog) {
+    try {
+      const result = await importBacklog(cli.config, cli.importBacklog);
+      log.info("backlog imported", { file: cli.importBacklog, ...result });
+      return 0;
+    } catch (err) {
+      log.error(errorMessage(err));
+      return 1;
+    }
+  }
   let app;
   try {
     app = await startApp(cli);

@@ -8,7 +8,9 @@ import { loadAcl } from "./acl.ts";
 import { AdminServer, Readiness } from "./admin.ts";
 import { ldapFor, retireLdap } from "./auth.ts";
 import { type Config, loadConfig } from "./config.ts";
+import { type History, openHistory } from "./history.ts";
 import { errorMessage, log } from "./log.ts";
+import { importPyPubSubBacklog, type ImportResult } from "./pypubsub_import.ts";
 import { PubSubServer, type Settings } from "./server.ts";
 import type { PublishFn, SqsIngest } from "./sqs.ts";
 
@@ -26,16 +28,53 @@ export interface AppFiles {
 export async function startApp(files: AppFiles): Promise<App> {
   const config = await loadConfig(files.config);
   const acl = await loadAcl(files.acl);
-  const server = new PubSubServer({ config, acl, ldap: ldapFor(config.clients.ldap, null) });
-  await server.listen();
+  const history = await openConfiguredHistory(config);
+  const settings = { config, acl, ldap: ldapFor(config.clients.ldap, null) };
+  const server = new PubSubServer(settings, history);
   const app = new App(files, server);
   try {
+    await server.listen();
     await app.startServices();
   } catch (err) {
     await app.stop();
     throw err;
   }
   return app;
+}
+
+/**
+ * Opens the history `server.backlog` describes: disabled, in memory, or on disk.
+ *
+ * @throws {HistoryError} when the storage file cannot be opened.
+ */
+export async function openConfiguredHistory(config: Config): Promise<History> {
+  const { size, maxAge, storage, sync } = config.server.backlog;
+  const history = await openHistory({ size, maxAge, storage: storage ?? undefined, sync });
+  if (size > 0) log.info("history", { size, max_age: maxAge, storage: storage ?? "memory" });
+  return history;
+}
+
+/**
+ * Imports a PyPubSub backlog file into the history `server.backlog` configures; it must
+ * be stored on disk, or the import would vanish with the process.
+ *
+ * @throws {Error} with a one-line reason when there is no storage or the file is unreadable.
+ */
+export async function importBacklog(
+  configFile: string,
+  backlogFile: string,
+): Promise<ImportResult> {
+  const config = await loadConfig(configFile);
+  const { size, storage } = config.server.backlog;
+  if (size === 0 || storage === null) {
+    throw new Error(`${configFile}: server.backlog: set size and storage to import a backlog`);
+  }
+  const history = await openConfiguredHistory(config);
+  try {
+    return await importPyPubSubBacklog(backlogFile, history);
+  } finally {
+    await history.close();
+  }
 }
 
 /** A started service. */
@@ -89,7 +128,7 @@ export class App {
       return false;
     }
     if (restartOnlyChanged(current.config, next.config)) {
-      log.warn("admin or SQS settings changed; they take effect after a restart");
+      log.warn("admin, SQS or backlog settings changed; they take effect after a restart");
     }
     this.server.reload(next);
     await retireLdap(current.ldap, next.ldap);
@@ -102,11 +141,13 @@ export class App {
     this.#stopping = true;
     await this.sqs?.stop();
     await this.server.close();
+    await this.server.history.close();
     await this.server.settings.ldap?.close();
     await this.admin?.close();
   }
 }
 
 function restartOnlyChanged(before: Config, after: Config): boolean {
-  return JSON.stringify([before.admin, before.sqs]) !== JSON.stringify([after.admin, after.sqs]);
+  const fixed = (c: Config) => JSON.stringify([c.admin, c.sqs, c.server.backlog]);
+  return fixed(before) !== fixed(after);
 }

@@ -13,6 +13,8 @@ export interface CliOptions {
   acl: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  /** A PyPubSub backlog file to import into the configured history, then exit. */
+  importBacklog: string | null;
   help: boolean;
   version: boolean;
 }
@@ -24,6 +26,8 @@ export const USAGE = `Usage: denopubsub [options]
   --acl FILE           users and private-event ACL (default: pubsub_acl.yaml)
   --log-level LEVEL    debug, info, warn or error (default: info)
   --log-format FORMAT  text or json (default: text)
+  --import-backlog FILE
+                       import a PyPubSub backlog file into server.backlog.storage, then exit
   --help               show this help
   --version            show the version
 
@@ -51,6 +55,7 @@ export function parseCli(args: string[]): CliOptions {
       acl: { type: "string", default: "pubsub_acl.yaml" },
       "log-level": { type: "string", default: "info" },
       "log-format": { type: "string", default: "text" },
+      "import-backlog": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
       version: { type: "boolean", short: "V", default: false },
     },
@@ -66,6 +71,7 @@ export function parseCli(args: string[]): CliOptions {
     acl: values.acl,
     logLevel: logLevel as LogLevel,
     logFormat: logFormat as LogFormat,
+    importBacklog: values["import-backlog"] ?? null,
     help: values.help,
     version: values.version,
   };

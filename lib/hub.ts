@@ -10,7 +10,7 @@ import type { Event } from "./event.ts";
 import { log } from "./log.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import type { CloseReason, Subscriber } from "./subscriber.ts";
-import { TopicTrie, toTopicSet } from "./topics.ts";
+import { coveredBy, type TopicSet, TopicTrie, toTopicSet } from "./topics.ts";
 
 const encoder = new TextEncoder();
 
@@ -50,15 +50,25 @@ export class Hub {
     return this.#subscribers.size;
   }
 
-  /** Registers a subscriber for live events and sends it a first keepalive line. */
-  subscribe(sub: Subscriber): void {
+  /**
+   * Sends a subscriber a first keepalive line and the replayed events it may see, then
+   * registers it for live events, all in one synchronous step.
+   *
+   * @param replay retained events, oldest first; filtered here by topics and ACL.
+   */
+  subscribe(sub: Subscriber, replay: readonly Event[] = []): void {
+    const hello = stillAlive(sub.oldschool);
+    let bytes = sub.send(hello) ? hello.byteLength : 0;
+    for (const event of replay) {
+      if (wants(sub, toTopicSet(event.topics), event)) bytes += sub.sendReplayed(event);
+    }
+    this.metrics.bytesSent.inc(bytes);
     this.#subscribers.add(sub);
     for (const set of sub.topicSets) this.#trie.add(set, sub);
-    const hello = stillAlive(sub.oldschool);
-    if (sub.send(hello)) this.metrics.bytesSent.inc(hello.byteLength);
     log.debug("subscribed", {
       id: sub.id,
       topics: sub.topicSets.map((s) => s.join("/")).join(","),
+      replayed: replay.length,
     });
   }
 
@@ -120,6 +130,13 @@ export class Hub {
     }
     this.metrics.bytesSent.inc(bytes);
   }
+}
+
+/** True when one of the subscriber's sets is covered and, if private, its ACL allows it. */
+function wants(sub: Subscriber, topics: TopicSet, event: Event): boolean {
+  const has = new Set(topics);
+  if (!sub.topicSets.some((set) => coveredBy(set, has))) return false;
+  return !event.private || mayRead(sub.principal, has);
 }
 
 function stillAlive(oldschool: boolean): Uint8Array {

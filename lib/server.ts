@@ -9,6 +9,7 @@ import type { Acl, Principal } from "./acl.ts";
 import { authenticate, reevaluate } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { buildEvent, type Event, PayloadError, type PublishTarget } from "./event.ts";
+import type { CursorReplay, History } from "./history.ts";
 import { HttpError } from "./http_error.ts";
 import { Hub } from "./hub.ts";
 import type { LdapAuthenticator } from "./ldap.ts";
@@ -31,6 +32,13 @@ export interface Settings {
   readonly acl: Acl;
   /** LDAP logins for users the ACL file does not name (`clients.ldap`). */
   readonly ldap: LdapAuthenticator | null;
+}
+
+/** An accepted event, and when it is stored. */
+export interface Published {
+  readonly event: Event;
+  /** Settles once the event is as durable as `server.backlog.sync` asks. */
+  readonly stored: Promise<void>;
 }
 
 /** What a handler needs to know about the connection. */
@@ -57,11 +65,18 @@ export class PubSubServer {
   #settings: Settings;
   #servers: Deno.HttpServer<Deno.NetAddr>[] = [];
 
-  constructor(settings: Settings, metrics: ServiceMetrics = new ServiceMetrics()) {
+  readonly history: History;
+
+  /**
+   * @param history where accepted events are kept for replay (the app opens and closes it).
+   */
+  constructor(settings: Settings, history: History, metrics = new ServiceMetrics()) {
     this.#settings = settings;
+    this.history = history;
     this.metrics = metrics;
     this.hub = new Hub({ keepalive: settings.config.server.keepalive, metrics });
     metrics.subscribers.read = () => this.hub.size;
+    metrics.historyEvents.read = () => history.size;
     this.#registerAuthMetrics();
   }
 
@@ -242,24 +257,45 @@ export class PubSubServer {
       maxQueuedBytes: config.server.maxQueuedBytes,
       onClose: (s, reason) => this.hub.unsubscribe(s, reason),
     });
-    this.hub.subscribe(sub);
+    // No await from here on: the replay is read and the subscriber registered in one
+    // step, so no event falls between the history and the live stream, and none twice.
+    const replay = this.#replay(req);
+    this.hub.subscribe(sub, replay.events);
     const headers = this.#headers({ "Content-Type": STREAM_TYPE, "Cache-Control": "no-cache" });
+    if (replay.truncated) headers.set("X-Backlog-Truncated", "true");
     return new Response(sub.stream, { status: 200, headers });
   }
 
+  /** The retained events a subscriber asked for with `X-Fetch-Since(-Cursor)`. */
+  #replay(req: Request): CursorReplay {
+    const cursor = req.headers.get("x-fetch-since-cursor");
+    if (cursor !== null) return this.history.after(cursor.trim());
+    const since = req.headers.get("x-fetch-since");
+    if (since === null) return { events: [], truncated: false };
+    const seconds = Number(since);
+    if (since.trim() === "" || !Number.isFinite(seconds)) {
+      throw new HttpError(400, `X-Fetch-Since must be seconds since the epoch, got "${since}"`);
+    }
+    return { events: this.history.since(seconds), truncated: false };
+  }
+
   /**
-   * Builds an event from a validated target and body and delivers it: the one path every
-   * publish takes, from HTTP or SQS. Counts it and observes the time since `receivedAt`.
+   * Builds an event from a validated target and body, keeps it in the history and delivers
+   * it: the one path every publish takes, from HTTP or SQS. Counts it and observes the
+   * time since `receivedAt`.
    *
    * @param receivedAt `performance.now()` when the publish arrived.
+   * @returns the event, and a promise that settles once it is as durable as
+   * `server.backlog.sync` asks (at once unless sync is on).
    * @throws {PayloadError} when `body` is not exactly one JSON object.
    */
-  publishEvent(target: PublishTarget, body: string, receivedAt = performance.now()): Event {
+  publishEvent(target: PublishTarget, body: string, receivedAt = performance.now()): Published {
     const event = buildEvent(target, body);
+    const stored = this.history.append(event);
     this.hub.publish(event);
     this.metrics.accepted.inc();
     this.metrics.publishSeconds.observe((performance.now() - receivedAt) / 1000);
-    return event;
+    return { event, stored };
   }
 
   async #publish(req: Request, peer: Peer, received: number): Promise<Response> {
@@ -268,11 +304,17 @@ export class PubSubServer {
     const target = topicsOr400(() => parsePublishPath(path));
     await this.#checkPublisher(req, peer, target.topics);
     const body = decodeUtf8(await readBody(req, config.server.maxPayloadSize));
+    let published: Published;
     try {
-      this.publishEvent(target, body, received);
+      published = this.publishEvent(target, body, received);
     } catch (err) {
       if (err instanceof PayloadError) throw new HttpError(400, err.message);
       throw err;
+    }
+    try {
+      await published.stored;
+    } catch (err) {
+      throw new HttpError(503, `event delivered live but not stored: ${errorMessage(err)}`);
     }
     return this.#respond(ACCEPTED, 202);
   }

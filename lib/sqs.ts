@@ -16,15 +16,16 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import { type Event, PayloadError, type PublishTarget } from "./event.ts";
+import { PayloadError, type PublishTarget } from "./event.ts";
 import { errorMessage, log } from "./log.ts";
 import type { ServiceMetrics } from "./metrics.ts";
+import type { Published } from "./server.ts";
 import type { SqsQueueConfig } from "./sqs_config.ts";
 import { parsePublishPath, TopicError } from "./topics.ts";
 import { VERSION } from "./version.ts";
 
 /** Publishes a validated target and body; the server's `publishEvent`. */
-export type PublishFn = (target: PublishTarget, body: string) => Event;
+export type PublishFn = (target: PublishTarget, body: string) => Published;
 
 /** What the readers publish to and count in. */
 export interface SqsDeps {
@@ -222,7 +223,7 @@ export class QueueReader {
       this.#deps.metrics.sqsMessages.inc([queue, "duplicate"]);
       log.debug("SQS message skipped as a duplicate", { queue, id });
     } else {
-      const result = this.#publish(message.Body ?? "", id);
+      const result = await this.#publish(message.Body ?? "", id);
       this.#deps.metrics.sqsMessages.inc([queue, result]);
       if (id) this.#seen.add(id);
     }
@@ -234,9 +235,10 @@ export class QueueReader {
     }
   }
 
-  #publish(body: string, id: string): "published" | "rejected" {
+  async #publish(body: string, id: string): Promise<"published" | "rejected"> {
     try {
-      const event = this.#deps.publish(parsePublishPath(pathOf(body)), body);
+      const { event, stored } = this.#deps.publish(parsePublishPath(pathOf(body)), body);
+      await stored;
       log.debug("SQS message published", { queue: this.#config.name, id, path: event.path });
       return "published";
     } catch (err) {

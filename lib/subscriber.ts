@@ -44,6 +44,8 @@ export class Subscriber {
   readonly stream: ReadableStream<Uint8Array>;
   #controller!: ReadableStreamDefaultController<Uint8Array>;
   #closed = false;
+  /** Bytes of replayed events the budget is raised by until they are read. */
+  #replayAllowance = 0;
   readonly #maxQueuedBytes: number;
   readonly #onClose: (sub: Subscriber, reason: CloseReason) => void;
 
@@ -84,12 +86,29 @@ export class Subscriber {
    */
   send(bytes: Uint8Array): boolean {
     if (this.#closed) return false;
-    if (this.queuedBytes + bytes.byteLength > this.#maxQueuedBytes) {
+    const queued = this.queuedBytes;
+    if (this.#replayAllowance > 0 && queued <= this.#maxQueuedBytes) this.#replayAllowance = 0;
+    if (queued + bytes.byteLength > this.#maxQueuedBytes + this.#replayAllowance) {
       this.close("slow");
       return false;
     }
     this.#controller.enqueue(bytes);
     return true;
+  }
+
+  /**
+   * Enqueues a replayed event outside the byte budget: a replay is bounded by the history
+   * and its bytes are shared with the history, so the budget is raised by what it adds
+   * until the subscriber has read it down.
+   *
+   * @returns the number of bytes enqueued.
+   */
+  sendReplayed(event: Event): number {
+    if (this.#closed) return 0;
+    const bytes = this.oldschool ? event.oldschoolLine : event.line;
+    this.#replayAllowance += bytes.byteLength;
+    this.#controller.enqueue(bytes);
+    return bytes.byteLength;
   }
 
   /** Sends an event in this subscriber's framing. */
