@@ -1,7 +1,7 @@
 /**
  * Start-up time of a durable history holding 100,000 events: writes the file once, then
- * opens it in fresh processes and reports the time to open (load) and the whole process
- * time. Run: `deno run --allow-read --allow-write --allow-run bench/history_startup.ts`.
+ * opens it in fresh processes and reports the time to open (load), the whole process
+ * time, and the first replays (of 1000 events, then of all) that read events in full. Run: `deno run --allow-read --allow-write --allow-run bench/history_startup.ts`.
  *
  * @module
  */
@@ -24,9 +24,17 @@ async function openOnce(storage: string): Promise<void> {
   const t0 = performance.now();
   const history = await openHistory({ size: EVENTS, maxAge: 0, storage });
   const openMs = performance.now() - t0;
+  const processMs = performance.now();
   const size = history.size;
+  // Events loaded from the file are read in full when first replayed.
+  let t1 = performance.now();
+  history.since(0, 1000);
+  const pageMs = performance.now() - t1;
+  t1 = performance.now();
+  history.since(0);
+  const firstReplayMs = performance.now() - t1;
   await history.close();
-  const line = JSON.stringify({ openMs, processMs: performance.now(), size });
+  const line = JSON.stringify({ openMs, processMs, size, pageMs, firstReplayMs });
   await Deno.stdout.write(new TextEncoder().encode(line + "\n"));
 }
 
@@ -48,6 +56,8 @@ async function main(): Promise<void> {
         openMs: number;
         processMs: number;
         size: number;
+        pageMs: number;
+        firstReplayMs: number;
       };
       log.info("start-up with stored events", {
         run,
@@ -55,6 +65,8 @@ async function main(): Promise<void> {
         openMs: Math.round(r.openMs),
         processMs: Math.round(r.processMs),
         wallMs: Math.round(performance.now() - started),
+        firstPageMs: Math.round(r.pageMs),
+        replayAllMs: Math.round(r.firstReplayMs),
       });
     }
   } finally {
