@@ -70,9 +70,15 @@ export interface History {
    * each), so replaying a large backlog in pages keeps each call short.
    */
   after(cursor: string, limit?: number): CursorReplay;
-  /** Resolves once everything appended so far is on disk (at once for memory only). */
+  /**
+   * Resolves once everything appended so far is on disk (at once for memory only);
+   * rejects while the storage file cannot be written.
+   */
   flush(): Promise<void>;
-  /** Flushes and releases the file and timers; the history must not be used afterwards. */
+  /**
+   * Flushes and releases the file and timers; the history must not be used afterwards.
+   * Rejects (after releasing them) when appended events could not be written.
+   */
   close(): Promise<void>;
 }
 

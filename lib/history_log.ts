@@ -1,7 +1,32 @@
 /**
  * Durable history: the in-memory index backed by an append-only log file.
  *
- * MEASUREMENTS
+ * Why a log file and not `node:sqlite`: both were measured on the build machine (2 shared
+ * vCPUs, load 2-4 from other jobs, so ranges are wide), with events of about 930 bytes,
+ * the same batching (one write or one transaction per turn of the writer) and the same
+ * lazy start-up where it applies:
+ *
+ * | | log file | node:sqlite (WAL) |
+ * |---|---|---|
+ * | appends to disk, default mode | 82k-120k/s | 48k-70k/s (synchronous=NORMAL) |
+ * | `sync`, one publisher at a time | 540-1,700/s | 770-2,100/s (synchronous=FULL) |
+ * | `sync`, 100 concurrent publishers | 24k-58k/s | 25k-29k/s |
+ * | longest event-loop stall while writing | within noise (20-60 ms, as with memory only) | 0.7-2.6 s with FULL |
+ * | start-up, 100,000 stored events (90 MB) | 0.39-0.65 s | 0.52-1.07 s (keys only), 2.5-3.1 s (whole rows) |
+ *
+ * The deciding row is the stall: Deno offers only `DatabaseSync`, so every commit, fsync
+ * and checkpoint runs on the thread that fans events out, while file writes and
+ * `fdatasync` run on Deno's I/O threads. The log is also faster to append to and to load.
+ * It is as safe against crashes for this use, which only ever appends: records reach the file
+ * (the page cache, which survives `kill -9`) within milliseconds of `append`; they are
+ * synced to the disk within a second, or before `append` resolves with `sync`; every
+ * record carries its length, so a torn or corrupt tail is recognised, skipped with one
+ * log line and cut off; compaction writes a complete copy, syncs it and renames it over
+ * the log, so a crash leaves either the old file or the new one.
+ *
+ * Loading everything eagerly took 1.8-2.9 s for 100,000 events, most of it allocating
+ * the bodies; so start-up reads only the cursor and timestamp of each record, and the
+ * rest is read from the file when an event is first replayed (about 20 µs each).
  *
  * @module
  */
@@ -13,7 +38,7 @@ import {
   concat,
   encodeEntries,
   encodeRecords,
-  FileRef,
+  type FileRef,
   headerLine,
   loadHistoryFile,
   type Moved,
@@ -97,9 +122,10 @@ async function openLog(opts: LogHistoryOptions): Promise<LogHistory> {
       bytes: loaded.skippedBytes,
     });
   }
-  const size = (await file.stat()).size;
+  let fileSize;
   try {
-    if (loaded.validBytes < size) await file.truncate(loaded.validBytes);
+    fileSize = (await file.stat()).size;
+    if (loaded.validBytes < fileSize) await file.truncate(loaded.validBytes);
     await file.seek(loaded.validBytes, Deno.SeekMode.Start);
   } catch (err) {
     file.close();
@@ -108,7 +134,7 @@ async function openLog(opts: LogHistoryOptions): Promise<LogHistory> {
   }
   const history = new LogHistory(opts, { file, reader, ...loaded });
   // Corrupt records before the end stay in the file until it is rewritten.
-  if (loaded.skippedBytes > size - loaded.validBytes) history.rewrite();
+  if (loaded.skippedBytes > fileSize - loaded.validBytes) history.rewrite();
   return history;
 }
 
