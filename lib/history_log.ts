@@ -282,6 +282,8 @@ class LogHistory implements History {
   #replacement: Replacement | undefined;
   #compaction: Promise<void> | undefined;
   #timer: ReturnType<typeof setInterval>;
+  /** Reads the events loaded as references in full, a page at a time, after opening. */
+  #warming: Promise<void>;
   #closed = false;
 
   constructor(opts: LogHistoryOptions, opened: OpenedFile) {
@@ -295,6 +297,7 @@ class LogHistory implements History {
     this.#timer = setInterval(() => this.#housekeeping(), HOUSEKEEPING_MS);
     Deno.unrefTimer(this.#timer);
     this.#housekeeping();
+    this.#warming = this.#warmUp();
   }
 
   get size(): number {
@@ -329,6 +332,7 @@ class LogHistory implements History {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    await this.#warming;
     await this.#compaction;
     try {
       await this.flush();
@@ -336,6 +340,19 @@ class LogHistory implements History {
       this.#file.close();
       this.#reader.close();
       await this.#index.close();
+    }
+  }
+
+  /**
+   * Replays everything in pages in the background, which reads the events loaded as
+   * references from the file, so that a large replay soon after start-up does not have
+   * to read them all in one synchronous call.
+   */
+  async #warmUp(): Promise<void> {
+    let page = this.#index.since(-Infinity, BATCH);
+    while (page.length === BATCH && !this.#closed) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      page = this.#index.after(page.at(-1)!.cursor, BATCH).events;
     }
   }
 

@@ -33,6 +33,11 @@ export interface MemoryHistoryOptions<Stub extends EventStub> {
   fetch?: (stubs: Stub[]) => (Event | undefined)[];
 }
 
+/** What is left of a stub that could not be fetched: it keeps its place, never replayed. */
+class Unreadable implements EventStub {
+  constructor(readonly cursor: string, readonly timestamp: number) {}
+}
+
 const MAX_MS = 2 ** 48 - 1;
 
 /**
@@ -64,7 +69,7 @@ export class MemoryHistory<Stub extends EventStub = never> implements History {
   readonly #maxAgeMs: number;
   readonly #fetch: (stubs: Stub[]) => (Event | undefined)[];
   /** Slots of the ring; grows by doubling up to the capacity. */
-  #ring: (Event | Stub | undefined)[] = [];
+  #ring: (Event | Stub | Unreadable | undefined)[] = [];
   #head = 0;
   #count = 0;
   /** Greatest cursor ever added, retained or not. */
@@ -156,7 +161,7 @@ export class MemoryHistory<Stub extends EventStub = never> implements History {
     const out: (Event | Stub)[] = [];
     for (let i = from; i < this.#count; i++) {
       const entry = this.#at(i);
-      if (entry.timestamp >= cutoff) out.push(entry);
+      if (entry.timestamp >= cutoff && !(entry instanceof Unreadable)) out.push(entry);
     }
     return out;
   }
@@ -185,7 +190,7 @@ export class MemoryHistory<Stub extends EventStub = never> implements History {
     return cutoff;
   }
 
-  #at(i: number): Event | Stub {
+  #at(i: number): Event | Stub | Unreadable {
     return this.#ring[this.#slot(i)]!;
   }
 
@@ -207,8 +212,8 @@ export class MemoryHistory<Stub extends EventStub = never> implements History {
 
   /**
    * Up to `limit` events from position `from` on whose timestamp is `>= minTimestamp`.
-   * Stubs among them are fetched together and replace themselves in the ring; one that
-   * cannot be fetched is left out.
+   * Stubs among them are fetched together and replaced in the ring by their events; one
+   * that cannot be fetched is left out, now and later.
    */
   #slice(from: number, minTimestamp: number, limit: number): Event[] {
     const out: Event[] = [];
@@ -219,7 +224,7 @@ export class MemoryHistory<Stub extends EventStub = never> implements History {
       const stubSlots: number[] = [];
       for (; page.length < limit - out.length && i < this.#count; i++) {
         const entry = this.#at(i);
-        if (entry.timestamp < minTimestamp) continue;
+        if (entry.timestamp < minTimestamp || entry instanceof Unreadable) continue;
         page.push(entry);
         if (!(entry instanceof Event)) {
           stubs.push(entry);
@@ -228,7 +233,8 @@ export class MemoryHistory<Stub extends EventStub = never> implements History {
       }
       const fetched = stubs.length > 0 ? this.#fetch(stubs) : [];
       fetched.forEach((ev, k) => {
-        if (ev) this.#ring[stubSlots[k]!] = ev;
+        const stub = stubs[k]!;
+        this.#ring[stubSlots[k]!] = ev ?? new Unreadable(stub.cursor, stub.timestamp);
       });
       let k = 0;
       for (const entry of page) {
@@ -247,14 +253,14 @@ export class MemoryHistory<Stub extends EventStub = never> implements History {
     this.#dropped(ev);
   }
 
-  #dropped(ev: Event | Stub): void {
+  #dropped(ev: EventStub): void {
     if (ev.cursor > this.#horizon) this.#horizon = ev.cursor;
   }
 
   /** Doubles the ring (up to the capacity), laying the events out from slot 0. */
   #grow(): void {
     const size = Math.min(this.#capacity, Math.max(16, this.#ring.length * 2));
-    const ring: (Event | Stub | undefined)[] = new Array(size);
+    const ring: (Event | Stub | Unreadable | undefined)[] = new Array(size);
     for (let i = 0; i < this.#count; i++) ring[i] = this.#at(i);
     this.#ring = ring;
     this.#head = 0;
