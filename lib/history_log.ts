@@ -26,7 +26,9 @@
  *
  * Loading everything eagerly took 1.8-2.9 s for 100,000 events, most of it allocating
  * the bodies; so start-up reads only the cursor and timestamp of each record, and the
- * rest is read from the file when an event is first replayed (about 20 µs each).
+ * rest is read from the file when an event is first replayed (about 20 µs each) or by a
+ * warm-up in the background, a page at a time: a replay of all 100,000 takes 1.4-1.9 s
+ * right after start-up, 13-27 ms five seconds later.
  *
  * @module
  */
