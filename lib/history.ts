@@ -53,18 +53,32 @@ export interface History {
    * @throws {RangeError} when the cursor is not greater than every cursor seen before.
    */
   append(event: Event): Promise<void>;
-  /** Retained events with `timestamp >= epochSeconds` (integer or fraction), oldest first. */
-  since(epochSeconds: number): Event[];
   /**
-   * Retained events strictly after `cursor`, found by binary search. A cursor older than
-   * everything retained gives all retained events, with `truncated` set unless nothing
-   * between it and the oldest retained event was dropped. An unknown cursor that is not
-   * older, or a string that is not a cursor, gives nothing.
+   * Retained events with `timestamp >= epochSeconds` (integer or fraction), oldest
+   * first; at most `limit` of them. A page shorter than `limit` is the last one; the
+   * next page is `after(lastEvent.cursor, limit)`.
    */
-  after(cursor: string): CursorReplay;
-  /** Resolves once everything appended so far is on disk (at once for memory only). */
+  since(epochSeconds: number, limit?: number): Event[];
+  /**
+   * Retained events strictly after `cursor`, found by binary search; at most `limit` of
+   * them. A cursor older than everything retained gives all retained events, with
+   * `truncated` set unless nothing between it and the oldest retained event was
+   * dropped. An unknown cursor that is not older, or a string that is not a cursor,
+   * gives nothing.
+   *
+   * Events loaded from storage are read from the file when first replayed (about 20 µs
+   * each), so replaying a large backlog in pages keeps each call short.
+   */
+  after(cursor: string, limit?: number): CursorReplay;
+  /**
+   * Resolves once everything appended so far is on disk (at once for memory only);
+   * rejects while the storage file cannot be written.
+   */
   flush(): Promise<void>;
-  /** Flushes and releases the file and timers; the history must not be used afterwards. */
+  /**
+   * Flushes and releases the file and timers; the history must not be used afterwards.
+   * Rejects (after releasing them) when appended events could not be written.
+   */
   close(): Promise<void>;
 }
 

@@ -6,11 +6,20 @@
  * @module
  */
 
-import { type Event, isCursor } from "./event.ts";
+import { Event, isCursor } from "./event.ts";
 import type { CursorReplay, History } from "./history.ts";
 
+/**
+ * An event known only by its cursor and timestamp until it is first read, when the
+ * history's `fetch` builds it (a history loaded from a file starts out with these).
+ */
+export interface EventStub {
+  readonly cursor: string;
+  readonly timestamp: number;
+}
+
 /** Retention settings of a {@link MemoryHistory}. */
-export interface MemoryHistoryOptions {
+export interface MemoryHistoryOptions<Stub extends EventStub> {
   /** Most events kept; 0 keeps none. */
   size: number;
   /** Seconds an event is kept; 0 means no age limit. */
@@ -20,6 +29,13 @@ export interface MemoryHistoryOptions {
    * it has missed nothing that is not retained. Defaults to the time of creation.
    */
   horizon?: string;
+  /** Builds the events of stubs, in order; undefined where one cannot be built. */
+  fetch?: (stubs: Stub[]) => (Event | undefined)[];
+}
+
+/** What is left of a stub that could not be fetched: it keeps its place, never replayed. */
+class Unreadable implements EventStub {
+  constructor(readonly cursor: string, readonly timestamp: number) {}
 }
 
 const MAX_MS = 2 ** 48 - 1;
@@ -48,21 +64,23 @@ export function cursorFloor(ms: number): string {
  * console.assert(history.after(b!.cursor).events[0] === c);
  * ```
  */
-export class MemoryHistory implements History {
+export class MemoryHistory<Stub extends EventStub = never> implements History {
   readonly #capacity: number;
   readonly #maxAgeMs: number;
+  readonly #fetch: (stubs: Stub[]) => (Event | undefined)[];
   /** Slots of the ring; grows by doubling up to the capacity. */
-  #ring: (Event | undefined)[] = [];
+  #ring: (Event | Stub | Unreadable | undefined)[] = [];
   #head = 0;
   #count = 0;
   /** Greatest cursor ever added, retained or not. */
   #newest = "";
   #horizon: string;
 
-  constructor(opts: MemoryHistoryOptions) {
+  constructor(opts: MemoryHistoryOptions<Stub>) {
     this.#capacity = Math.max(0, Math.floor(opts.size));
     this.#maxAgeMs = Math.max(0, opts.maxAge) * 1000;
     this.#horizon = opts.horizon ?? cursorFloor(Date.now());
+    this.#fetch = opts.fetch ?? ((stubs) => stubs.map(() => undefined));
   }
 
   /** Events retained now. */
@@ -88,11 +106,11 @@ export class MemoryHistory implements History {
   }
 
   /**
-   * Adds an event synchronously, dropping the oldest when full.
+   * Adds an event (or a stub) synchronously, dropping the oldest when full.
    *
    * @throws {RangeError} when the cursor is not greater than every cursor added before.
    */
-  add(event: Event): void {
+  add(event: Event | Stub): void {
     if (event.cursor <= this.#newest) {
       throw new RangeError(
         `history: cursor ${event.cursor} is not after the newest ${this.#newest}`,
@@ -109,27 +127,43 @@ export class MemoryHistory implements History {
     this.#count++;
   }
 
-  /** Retained events with `timestamp >= epochSeconds`, oldest first. */
-  since(epochSeconds: number): Event[] {
+  /** Retained events with `timestamp >= epochSeconds`; see {@link History.since}. */
+  since(epochSeconds: number, limit = Infinity): Event[] {
     if (Number.isNaN(epochSeconds)) return [];
     const cutoff = this.expire();
     // A cursor's time is never below its event's timestamp (rounded down to the
     // millisecond), so no event at or after `epochSeconds` sorts before this key. The
     // margin of 1 ms absorbs float rounding of `timestamp * 1000`.
     const key = cursorFloor(epochSeconds * 1000 - 1);
-    return this.#slice(this.#lowerBound(key), Math.max(epochSeconds, cutoff));
+    return this.#slice(this.#lowerBound(key), Math.max(epochSeconds, cutoff), limit);
   }
 
   /** Retained events after `cursor`; see {@link History.after}. */
-  after(cursor: string): CursorReplay {
+  after(cursor: string, limit = Infinity): CursorReplay {
     if (!isCursor(cursor)) return { events: [], truncated: false };
     const cutoff = this.expire();
     const i = this.#lowerBound(cursor);
     if (i < this.#count && this.#at(i).cursor === cursor) {
-      return { events: this.#slice(i + 1, cutoff), truncated: false };
+      return { events: this.#slice(i + 1, cutoff, limit), truncated: false };
     }
     if (i > 0) return { events: [], truncated: false };
-    return { events: this.#slice(0, cutoff), truncated: cursor < this.#horizon };
+    return { events: this.#slice(0, cutoff, limit), truncated: cursor < this.#horizon };
+  }
+
+  /**
+   * Retained events and stubs (none fetched) with a cursor after `cursor`, or all of
+   * them, oldest first.
+   */
+  entries(cursor = ""): (Event | Stub)[] {
+    const cutoff = this.expire();
+    let from = this.#lowerBound(cursor);
+    if (from < this.#count && this.#at(from).cursor === cursor) from++;
+    const out: (Event | Stub)[] = [];
+    for (let i = from; i < this.#count; i++) {
+      const entry = this.#at(i);
+      if (entry.timestamp >= cutoff && !(entry instanceof Unreadable)) out.push(entry);
+    }
+    return out;
   }
 
   /** Nothing to write: resolves at once. */
@@ -156,8 +190,12 @@ export class MemoryHistory implements History {
     return cutoff;
   }
 
-  #at(i: number): Event {
-    return this.#ring[(this.#head + i) % this.#ring.length]!;
+  #at(i: number): Event | Stub | Unreadable {
+    return this.#ring[this.#slot(i)]!;
+  }
+
+  #slot(i: number): number {
+    return (this.#head + i) % this.#ring.length;
   }
 
   /** First position whose cursor is `>= key`, or `count`. */
@@ -172,12 +210,37 @@ export class MemoryHistory implements History {
     return lo;
   }
 
-  /** Events from position `from` on whose timestamp is `>= minTimestamp`. */
-  #slice(from: number, minTimestamp: number): Event[] {
+  /**
+   * Up to `limit` events from position `from` on whose timestamp is `>= minTimestamp`.
+   * Stubs among them are fetched together and replaced in the ring by their events; one
+   * that cannot be fetched is left out, now and later.
+   */
+  #slice(from: number, minTimestamp: number, limit: number): Event[] {
     const out: Event[] = [];
-    for (let i = from; i < this.#count; i++) {
-      const ev = this.#at(i);
-      if (ev.timestamp >= minTimestamp) out.push(ev);
+    let i = from;
+    while (out.length < limit && i < this.#count) {
+      const page: (Event | Stub)[] = [];
+      const stubs: Stub[] = [];
+      const stubSlots: number[] = [];
+      for (; page.length < limit - out.length && i < this.#count; i++) {
+        const entry = this.#at(i);
+        if (entry.timestamp < minTimestamp || entry instanceof Unreadable) continue;
+        page.push(entry);
+        if (!(entry instanceof Event)) {
+          stubs.push(entry);
+          stubSlots.push(this.#slot(i));
+        }
+      }
+      const fetched = stubs.length > 0 ? this.#fetch(stubs) : [];
+      fetched.forEach((ev, k) => {
+        const stub = stubs[k]!;
+        this.#ring[stubSlots[k]!] = ev ?? new Unreadable(stub.cursor, stub.timestamp);
+      });
+      let k = 0;
+      for (const entry of page) {
+        const ev = entry instanceof Event ? entry : fetched[k++];
+        if (ev) out.push(ev);
+      }
     }
     return out;
   }
@@ -190,14 +253,14 @@ export class MemoryHistory implements History {
     this.#dropped(ev);
   }
 
-  #dropped(ev: Event): void {
+  #dropped(ev: EventStub): void {
     if (ev.cursor > this.#horizon) this.#horizon = ev.cursor;
   }
 
   /** Doubles the ring (up to the capacity), laying the events out from slot 0. */
   #grow(): void {
     const size = Math.min(this.#capacity, Math.max(16, this.#ring.length * 2));
-    const ring: (Event | undefined)[] = new Array(size);
+    const ring: (Event | Stub | Unreadable | undefined)[] = new Array(size);
     for (let i = 0; i < this.#count; i++) ring[i] = this.#at(i);
     this.#ring = ring;
     this.#head = 0;

@@ -99,6 +99,71 @@ for (const sync of [false, true]) {
     }));
 }
 
+Deno.test("log history: events loaded from the file stay readable across a compaction", () =>
+  withTempDir(async (dir) => {
+    const storage = `${dir}/h.log`;
+    const h = await openHistory({ size: 100, maxAge: 0, storage });
+    const evs = Array.from({ length: 100 }, (_, n) => event(n));
+    for (const ev of evs) await h.append(ev);
+    await h.close();
+    // Opening with a smaller size leaves 90 dropped records: the file is compacted at once.
+    const again = await openHistory({ size: 10, maxAge: 0, storage });
+    try {
+      assert.deepEqual(ns(again.after(evs[95]!.cursor).events), [96, 97, 98, 99]);
+      for (let waited = 0; (await lines(storage)).length > 11; waited += 20) {
+        assert.ok(waited < 5000, "the file was not compacted");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const stored = again.since(0).map((e) => e.toStored());
+      assert.deepEqual(stored, evs.slice(90).map((e) => e.toStored()));
+      await again.append(event(100));
+    } finally {
+      await again.close();
+    }
+    const third = await openHistory({ size: 10, maxAge: 0, storage });
+    assert.deepEqual(ns(third.since(0)), [91, 92, 93, 94, 95, 96, 97, 98, 99, 100]);
+    await third.close();
+  }));
+
+Deno.test("log history: after a restart, a replay in pages returns every event once", () =>
+  withTempDir(async (dir) => {
+    const storage = `${dir}/h.log`;
+    const h = await openHistory({ size: 1000, maxAge: 0, storage });
+    for (let n = 0; n < 1000; n++) void h.append(event(n));
+    await h.close();
+    const again = await openHistory({ size: 1000, maxAge: 0, storage });
+    try {
+      const seen: number[] = [];
+      let page = again.since(0, 64);
+      while (page.length > 0) {
+        seen.push(...ns(page));
+        if (page.length < 64) break;
+        page = again.after(page.at(-1)!.cursor, 64).events;
+      }
+      assert.deepEqual(seen, Array.from({ length: 1000 }, (_, n) => n));
+      assert.deepEqual(ns(again.since(0)), seen);
+    } finally {
+      await again.close();
+    }
+  }));
+
+Deno.test("log history: a record with intact framing but corrupt fields is left out", () =>
+  withTempDir(async (dir) => {
+    const storage = `${dir}/h.log`;
+    const h = await openHistory({ size: 10, maxAge: 0, storage });
+    for (let n = 0; n < 3; n++) await h.append(event(n));
+    await h.close();
+    const text = await Deno.readTextFile(storage);
+    await Deno.writeTextFile(storage, text.replace('"private":false', '"private":fals3'));
+    const logged = await captureLog(async () => {
+      const again = await openHistory({ size: 10, maxAge: 0, storage });
+      assert.deepEqual(ns(again.since(0)), [1, 2]);
+      await again.close();
+    });
+    assert.equal(logged.length, 1, logged.join("\n"));
+    assert.match(logged[0]!, /WARN .*skipped unreadable records .*records=1/);
+  }));
+
 Deno.test("log history: with sync, append resolves once the event is in the file", () =>
   withTempDir(async (dir) => {
     const storage = `${dir}/h.log`;

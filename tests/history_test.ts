@@ -133,6 +133,19 @@ for (const backend of backends) {
     },
   );
 
+  t("History.since() and after() return pages of at most `limit` events", {
+    size: 100,
+    maxAge: 0,
+  }, async (h) => {
+    for (let n = 0; n < 7; n++) await h.append(event(n));
+    const first = h.since(0, 3);
+    assert.deepEqual(ns(first), [0, 1, 2]);
+    const second = h.after(first.at(-1)!.cursor, 3);
+    assert.deepEqual(ns(second.events), [3, 4, 5]);
+    assert.deepEqual(ns(h.after(second.events.at(-1)!.cursor, 3).events), [6]);
+    assert.deepEqual(ns(h.after("00000000-0001-7000-8000-000000000000", 2).events), [0, 1]);
+  });
+
   t(
     "History lookups stay correct after the ring wraps many times",
     { size: 50, maxAge: 0 },
