@@ -89,6 +89,7 @@ export class App {
 
   constructor(readonly files: AppFiles, readonly server: PubSubServer) {
     this.readiness.set("listeners", () => !this.#stopping && server.port !== 0);
+    this.readiness.set("storage", () => server.history.writable);
   }
 
   /**

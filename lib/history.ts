@@ -45,6 +45,8 @@ export interface CursorReplay {
 export interface History {
   /** Events retained now (age limit applied). */
   readonly size: number;
+  /** False while the storage file cannot be written (always true in memory). */
+  readonly writable: boolean;
   /**
    * Adds an event. The event is visible to `since` and `after` as soon as this returns;
    * the promise settles when it is as durable as the `sync` option asks (at once for

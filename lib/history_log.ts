@@ -306,6 +306,10 @@ class LogHistory implements History {
     return this.#index.size;
   }
 
+  get writable(): boolean {
+    return this.#failed === undefined;
+  }
+
   append(event: Event): Promise<void> {
     if (this.#closed) throw new Error("history: append after close");
     this.#index.add(event);

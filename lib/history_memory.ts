@@ -89,6 +89,11 @@ export class MemoryHistory<Stub extends EventStub = never> implements History {
     return this.#count;
   }
 
+  /** Memory is always writable. */
+  get writable(): boolean {
+    return true;
+  }
+
   /** See {@link MemoryHistoryOptions.horizon}; moves forward as events are dropped. */
   get horizon(): string {
     return this.#horizon;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { startApp } from "../lib/app.ts";
+import { importBacklog, startApp } from "../lib/app.ts";
 import { stringify } from "yaml";
 import {
   basic,
@@ -26,7 +26,10 @@ async function take(sub: StreamClient, n: number): Promise<Line[]> {
 Deno.test("X-Fetch-Since replays retained events at or after a time, then goes live", async () => {
   const srv = await startServer(BACKLOG);
   try {
-    await publishAll(srv.url, 0, 3);
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await publish(`${srv.url}/t`, { i }), 202);
+      await new Promise((r) => setTimeout(r, 3)); // distinct millisecond timestamps
+    }
     const probe = await StreamClient.open(`${srv.url}/t`, { headers: { "X-Fetch-Since": "0" } });
     const all = await take(probe, 3);
     await probe.close();
@@ -190,6 +193,42 @@ Deno.test("history and cursors survive a restart with storage", async () => {
     assert.deepEqual((await take(back, 4)).map((l) => l.i), [1, 2, 3, 4]);
     await back.expectSilence();
     await back.close();
+  } finally {
+    await app.stop();
+    await files.cleanup();
+  }
+});
+
+Deno.test("--import-backlog brings a PyPubSub backlog file into storage for replay", async () => {
+  const files = await writeFiles();
+  const storage = `${files.dir}/history.log`;
+  const backlog = `${files.dir}/backlog.json`;
+  await Deno.writeTextFile(
+    files.config,
+    stringify(testConfig({ server: { backlog: { size: 100, storage } } })),
+  );
+  const entry = (t: number, topics: string[], n: number, priv = false) =>
+    JSON.stringify({ timestamp: t, topics, json: { n, pubsub_cursor: "old" }, private: priv });
+  await Deno.writeTextFile(
+    backlog,
+    [entry(1700000000.5, ["t", "a"], 1), "not json", entry(1700000001.25, ["t"], 2)].join("\n"),
+  );
+  const missing = await importBacklog(files.config.replace("pubsub.yaml", "none.yaml"), backlog)
+    .then(() => null, (err: Error) => err.message);
+  assert.match(missing ?? "", /cannot read/);
+  assert.deepEqual(await importBacklog(files.config, backlog), { imported: 2, skipped: 1 });
+  const app = await startApp(files);
+  try {
+    const sub = await StreamClient.open(`http://127.0.0.1:${app.server.port}/t`, {
+      headers: { "X-Fetch-Since": "0" },
+    });
+    const lines = await take(sub, 2);
+    assert.deepEqual(lines.map((l) => [l.n, l.pubsub_timestamp, l.pubsub_path]), [
+      [1, 1700000000.5, "/t/a"],
+      [2, 1700000001.25, "/t"],
+    ]);
+    assert.notEqual(lines[0]!.pubsub_cursor, "old");
+    await sub.close();
   } finally {
     await app.stop();
     await files.cleanup();
