@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { ConfigError, parseConfig } from "../lib/config.ts";
-import { configureLog } from "../lib/log.ts";
+import { captureWarnings } from "./helpers.ts";
 
 // PyPubSub's sample sqs section, uncommented, as a PyPubSub user would have it.
 const PYPUBSUB_SQS = `
@@ -15,17 +15,6 @@ sqs:
     key: AWS_ACCESS_KEY_ID
     secret: AWS_SECRET_ACCESS_KEY
 `;
-
-function warningsOf(fn: () => void): string[] {
-  const lines: string[] = [];
-  const before = configureLog({ level: "warn", write: (line) => lines.push(line) });
-  try {
-    fn();
-  } finally {
-    configureLog(before);
-  }
-  return lines;
-}
 
 function assertConfigError(raw: unknown, pattern: RegExp): void {
   assert.throws(() => parseConfig(raw, "f.yaml"), (err: Error) => {
@@ -65,7 +54,7 @@ Deno.test("parseConfig() errors for admin keys name the file, the key and the pr
 });
 
 Deno.test("parseConfig() loads PyPubSub's sqs section unchanged", () => {
-  const warnings = warningsOf(() => {
+  const warnings = captureWarnings(() => {
     const config = parseConfig(parse(PYPUBSUB_SQS), "pypubsub.yaml");
     assert.deepEqual(config.sqs, [{
       name: "defaultQueue",
@@ -112,7 +101,7 @@ Deno.test("parseConfig() errors for sqs keys name the file, the key and the prob
 });
 
 Deno.test("parseConfig() warns about unknown keys in admin and sqs sections", () => {
-  const warnings = warningsOf(() => {
+  const warnings = captureWarnings(() => {
     parseConfig({
       server: {},
       admin: { prot: 1 },

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { ConfigError, loadConfig, parseConfig, parseDuration } from "../lib/config.ts";
-import { configureLog } from "../lib/log.ts";
+import { captureWarnings } from "./helpers.ts";
 import { allowed } from "../lib/net.ts";
 
 // PyPubSub 0.7's own sample pypubsub.yaml, as shipped.
@@ -21,17 +21,6 @@ clients:
     - svnwcsub
   secure_topics: ~
 `;
-
-function captureWarnings(fn: () => void): string[] {
-  const lines: string[] = [];
-  const before = configureLog({ level: "warn", write: (line) => lines.push(line) });
-  try {
-    fn();
-  } finally {
-    configureLog(before);
-  }
-  return lines;
-}
 
 Deno.test("parseConfig() loads PyPubSub's sample config unchanged", () => {
   const warnings = captureWarnings(() => {

@@ -224,3 +224,15 @@ export async function waitFor(
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** Runs `fn` and returns the warning (and worse) log lines it wrote. */
+export function captureWarnings(fn: () => void): string[] {
+  const lines: string[] = [];
+  const before = configureLog({ level: "warn", write: (line) => lines.push(line) });
+  try {
+    fn();
+  } finally {
+    configureLog(before);
+  }
+  return lines;
+}
