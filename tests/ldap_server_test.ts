@@ -13,7 +13,7 @@ import {
   testConfig,
   type TestServer,
 } from "./helpers.ts";
-import { GROUPS, PEOPLE, type Slapd, startSlapd, SUFFIX, USERS } from "./fixtures/slapd.ts";
+import { GROUPS, PEOPLE, SUFFIX, USERS, withSlapd } from "./fixtures/slapd.ts";
 
 const OPS_DN = `cn=ops,${GROUPS}`;
 
@@ -56,15 +56,6 @@ async function status(url: string, user: string, password: string): Promise<Resp
 
 function binds(srv: TestServer): number {
   return srv.app.server.settings.ldap?.stats().binds ?? NaN;
-}
-
-async function withSlapd(fn: (slapd: Slapd) => Promise<void>): Promise<void> {
-  const slapd = await startSlapd();
-  try {
-    await fn(slapd);
-  } finally {
-    await slapd.close();
-  }
 }
 
 Deno.test("LDAP logins over HTTP: segments, refusals, cache, outage and reload", async (t) => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { LdapAuthenticator, type LdapAuthResult, parseLdapConfig } from "../lib/ldap.ts";
 import { log } from "../lib/log.ts";
-import { GROUPS, PEOPLE, type Slapd, startSlapd, SUFFIX, USERS } from "./fixtures/slapd.ts";
+import { GROUPS, PEOPLE, SUFFIX, USERS, withSlapd } from "./fixtures/slapd.ts";
 
 const OPS = { ops: ["ops"], infra: ["infra", "alerts"] };
 const STAFF_DN = `cn=staff,${GROUPS}`;
@@ -40,15 +40,6 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const start = performance.now();
   const value = await fn();
   return [value, performance.now() - start];
-}
-
-async function withSlapd(fn: (slapd: Slapd) => Promise<void>): Promise<void> {
-  const slapd = await startSlapd();
-  try {
-    await fn(slapd);
-  } finally {
-    await slapd.close();
-  }
 }
 
 Deno.test("LdapAuthenticator.authenticate() maps groups to segments and refuses bad logins", async (t) => {
