@@ -1,19 +1,20 @@
 /**
- * The HTTP side: routing, status codes and headers, and the listeners. Everything about
- * who gets which event lives in the hub.
+ * The HTTP side: routing, status codes and headers. Everything about who gets which event
+ * lives in the hub; accepting connections lives in the engine (`lib/engine.ts`).
  *
  * @module
  */
 
 import { Acl, type Principal } from "./acl.ts";
 import type { Config } from "./config.ts";
+import { type Engine, listen, type Peer } from "./engine.ts";
 import { buildEvent, PayloadError } from "./event.ts";
 import { HttpError } from "./http_error.ts";
 import { Hub } from "./hub.ts";
-import { errorMessage, log } from "./log.ts";
+import { log } from "./log.ts";
 import { allowed } from "./net.ts";
 import { basicCredentials, decodeUtf8, pathOf, readBody, unauthorized } from "./request.ts";
-import { SlowSubscriberError, Subscriber } from "./subscriber.ts";
+import type { CloseReason, Subscriber } from "./subscriber.ts";
 import { parsePublishPath, parseSubscription, TopicError } from "./topics.ts";
 import { VERSION } from "./version.ts";
 
@@ -34,11 +35,7 @@ export interface ServerCounters {
   rejected: Record<string, number>;
 }
 
-/** What a handler needs to know about the connection. */
-export interface Peer {
-  /** The client's IP address as the engine reports it. */
-  readonly address: string;
-}
+export type { Peer } from "./engine.ts";
 
 /**
  * The service: a hub plus the request handler and its listeners.
@@ -56,7 +53,9 @@ export class PubSubServer {
   readonly hub: Hub;
   readonly counters: ServerCounters = { requests: 0, rejected: {} };
   #settings: Settings;
-  #servers: Deno.HttpServer<Deno.NetAddr>[] = [];
+  #engine: Engine | null = null;
+  /** One function for every subscriber, rather than a closure each. */
+  readonly #onClose = (sub: Subscriber, reason: CloseReason) => this.hub.unsubscribe(sub, reason);
 
   constructor(settings: Settings) {
     this.#settings = settings;
@@ -70,12 +69,12 @@ export class PubSubServer {
 
   /** The bound port of the plain HTTP listener (useful with port 0). */
   get port(): number {
-    return this.#servers[0]?.addr.port ?? 0;
+    return this.#engine?.port ?? 0;
   }
 
   /** The bound port of the TLS listener, or 0 when there is none. */
   get tlsPort(): number {
-    return this.#servers[1]?.addr.port ?? 0;
+    return this.#engine?.tlsPort ?? 0;
   }
 
   /**
@@ -85,7 +84,10 @@ export class PubSubServer {
   reload(next: Settings): void {
     const before = this.#settings.config.server;
     const after = next.config.server;
-    if (before.port !== after.port || before.bind !== after.bind || before.tls !== after.tls) {
+    if (
+      before.port !== after.port || before.bind !== after.bind || before.tls !== after.tls ||
+      before.engine !== after.engine
+    ) {
       log.warn("listener settings changed; they take effect after a restart");
     }
     this.#settings = next;
@@ -97,40 +99,25 @@ export class PubSubServer {
   /** Starts the HTTP listener, and the HTTPS one when `server.tls` is set. */
   async listen(): Promise<void> {
     const { server } = this.#settings.config;
-    const handler = (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
-      this.handle(req, { address: info.remoteAddr.hostname });
-    const onListen = (tls: boolean) => ({ hostname, port }: Deno.NetAddr) =>
-      log.info(`listening for ${tls ? "HTTPS" : "HTTP"}`, { address: hostname, port });
-    const onError = (err: unknown) => {
-      if (!(err instanceof SlowSubscriberError)) {
-        log.error("request failed", { error: errorMessage(err) });
-      }
-      return new Response("internal error\n", { status: 500 });
-    };
-    const base = { hostname: server.bind, onError };
     try {
-      this.#servers.push(
-        Deno.serve({ ...base, port: server.port, onListen: onListen(false) }, handler),
-      );
-      if (server.tls) {
-        const { port, cert, key } = server.tls;
-        this.#servers.push(
-          Deno.serve({ ...base, port, cert, key, onListen: onListen(true) }, handler),
-        );
-      }
+      this.#engine = await listen(server.engine, (req, peer) => this.handle(req, peer), {
+        hostname: server.bind,
+        port: server.port,
+        tls: server.tls,
+        maxBodyBytes: () => this.#settings.config.server.maxPayloadSize,
+      });
     } catch (err) {
-      const port = this.#servers.length === 0 ? server.port : server.tls?.port;
-      await this.close();
-      throw new Error(`cannot listen on ${server.bind} port ${port}: ${errorMessage(err)}`);
+      this.hub.close();
+      throw err;
     }
   }
 
   /** Stops accepting, ends every stream cleanly, and waits for the listeners to finish. */
   async close(): Promise<void> {
-    const done = this.#servers.map((s) => s.shutdown());
+    const done = this.#engine?.shutdown();
     this.hub.close();
-    await Promise.all(done);
-    this.#servers = [];
+    await done;
+    this.#engine = null;
   }
 
   /** Answers one request. Every response carries the `Server` and `X-*` headers. */
@@ -155,7 +142,7 @@ export class PubSubServer {
   #route(req: Request, peer: Peer): Promise<Response> | Response {
     switch (req.method) {
       case "GET":
-        return this.#subscribe(req);
+        return this.#subscribe(req, peer);
       case "PUT":
       case "POST":
         return this.#publish(req, peer);
@@ -190,21 +177,23 @@ export class PubSubServer {
     return principal;
   }
 
-  #subscribe(req: Request): Response {
+  /** HTTP/1.0 gets PyPubSub's answer, an empty 200: a stream needs chunked encoding. */
+  #subscribe(req: Request, peer: Peer): Response {
     const { config } = this.#settings;
     const topicSets = topicsOr400(() => parseSubscription(pathOf(req.url)));
     const principal = this.#principal(req);
+    if (peer.httpVersion === "1.0") return this.#respond(null, 200);
     const agent = req.headers.get("user-agent") ?? "";
-    const sub = new Subscriber({
+    const { subscriber, body } = peer.openStream({
       topicSets,
       oldschool: config.clients.oldschoolers.some((ua) => agent.includes(ua)),
       principal,
       maxQueuedBytes: config.server.maxQueuedBytes,
-      onClose: (s, reason) => this.hub.unsubscribe(s, reason),
+      onClose: this.#onClose,
     });
-    this.hub.subscribe(sub);
+    this.hub.subscribe(subscriber);
     const headers = this.#headers({ "Content-Type": STREAM_TYPE, "Cache-Control": "no-cache" });
-    return new Response(sub.stream, { status: 200, headers });
+    return new Response(body, { status: 200, headers });
   }
 
   async #publish(req: Request, peer: Peer): Promise<Response> {

@@ -1,0 +1,315 @@
+/**
+ * The `node:http` engine (`server.engine: node`): the same handler behind Node's HTTP
+ * server inside Deno. Requests become `Request`s; plain answers are copied from the
+ * `Response`; a subscriber writes straight to its `ServerResponse`, so an open stream
+ * costs Node's connection objects and no `ReadableStream`.
+ *
+ * Unlike `Deno.serve`, this engine sees the HTTP version, so an HTTP/1.0 subscriber gets
+ * PyPubSub's answer (an empty 200) instead of a stream.
+ *
+ * @module
+ */
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
+import type { Engine, Handler, ListenOptions, OpenStream, Peer } from "./engine.ts";
+import { errorMessage, log } from "./log.ts";
+import { SlowSubscriberError, Subscriber, type SubscriberOptions } from "./subscriber.ts";
+
+/** How long shutdown waits for ended streams to flush before cutting connections. */
+const FLUSH_MS = 2000;
+
+/** As with `Deno.serve`: requests without a Host header are served, small writes go out at once. */
+const SERVER_OPTIONS = { requireHostHeader: false, noDelay: true };
+
+/**
+ * A subscriber writing to a `ServerResponse`. Bytes sent before the head is written (the
+ * first keepalive, a replay) are held and counted until {@link begin}.
+ */
+class ResponseSubscriber extends Subscriber {
+  readonly #res: ServerResponse;
+  #held: Uint8Array[] | null = [];
+  #heldBytes = 0;
+
+  constructor(opts: SubscriberOptions, res: ServerResponse) {
+    super(opts);
+    this.#res = res;
+  }
+
+  /** Bytes written but not yet taken by the socket (Node's `writableLength`). */
+  get queuedBytes(): number {
+    if (this.closed) return 0;
+    return this.#held ? this.#heldBytes : this.#res.writableLength;
+  }
+
+  /** Writes the head and the held bytes; `onGone` runs when the response closes. */
+  begin(status: number, headers: string[], onGone: () => void): void {
+    const res = this.#res;
+    res.once("close", onGone);
+    res.writeHead(status, headers);
+    for (const bytes of this.#held ?? []) res.write(bytes);
+    this.#held = null;
+  }
+
+  /** The response closed: the client left, or the stream ended here. */
+  gone(): void {
+    this.ended();
+  }
+
+  protected write(bytes: Uint8Array): void {
+    if (this.#held) {
+      this.#held.push(bytes);
+      this.#heldBytes += bytes.byteLength;
+    } else {
+      this.#res.write(bytes);
+    }
+  }
+
+  protected end(abort: boolean): void {
+    if (this.#held) this.#held = [];
+    else if (abort) this.#res.destroy();
+    else this.#res.end();
+  }
+}
+
+/** One request's view of its connection; remembers the stream it opened, if any. */
+class NodePeer implements Peer {
+  subscriber: ResponseSubscriber | null = null;
+
+  constructor(
+    readonly address: string,
+    readonly httpVersion: string,
+    readonly res: ServerResponse,
+  ) {}
+
+  openStream(opts: SubscriberOptions): OpenStream {
+    this.subscriber = new ResponseSubscriber(opts, this.res);
+    return { subscriber: this.subscriber, body: null };
+  }
+}
+
+/**
+ * Reads a body for the handler, stopping once it passes `limit` (the handler answers 413
+ * from the length). A body declared longer than `limit` is not read at all. A body not
+ * read to its end leaves the connection unusable, so it closes after the answer.
+ */
+function readBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  limit: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  if (Number(req.headers["content-length"] ?? 0) > limit) {
+    res.shouldKeepAlive = false;
+    return Promise.resolve(new Uint8Array(0));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array<ArrayBuffer>[] = [];
+    let total = 0;
+    const done = (cut: boolean) => {
+      req.off("data", onData).off("end", onEnd).off("error", reject);
+      if (cut) {
+        req.pause();
+        res.shouldKeepAlive = false;
+      }
+      resolve(chunks.length === 1 ? chunks[0]! : concat(chunks, total));
+    };
+    const onData = (chunk: Uint8Array<ArrayBuffer>) => {
+      chunks.push(chunk);
+      total += chunk.byteLength;
+      if (total > limit) done(true);
+    };
+    const onEnd = () => done(false);
+    req.on("data", onData).on("end", onEnd).on("error", reject);
+  });
+}
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+async function toRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  origin: string,
+  limit: number,
+): Promise<Request> {
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  const method = req.method ?? "GET";
+  const hasBody = method !== "GET" && method !== "HEAD" &&
+    (req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined);
+  const body = hasBody ? await readBody(req, res, limit) : null;
+  return new Request(origin + (req.url ?? "/"), { method, headers, body });
+}
+
+/** Copies a plain `Response` to Node, with a Content-Length. */
+async function reply(res: ServerResponse, response: Response): Promise<void> {
+  const body = response.body ? await response.bytes() : null;
+  const headers = flatHeaders(response);
+  if (response.status !== 204 && response.status !== 304) {
+    headers.push("content-length", String(body?.byteLength ?? 0));
+  }
+  res.writeHead(response.status, headers);
+  res.end(body);
+}
+
+function flatHeaders(response: Response): string[] {
+  const headers: string[] = [];
+  response.headers.forEach((value, name) => headers.push(name, value));
+  return headers;
+}
+
+function failed(err: unknown, status: number, text: string): Response {
+  if (!(err instanceof SlowSubscriberError)) {
+    log.error("request failed", { error: errorMessage(err) });
+  }
+  return new Response(text, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+}
+
+/** The listeners and the streams they carry, for shutdown. */
+class NodeEngine implements Engine {
+  readonly #handler: Handler;
+  readonly #maxBodyBytes: () => number;
+  readonly #servers: Server[] = [];
+  #streams = 0;
+  #flushed: (() => void) | null = null;
+  readonly #streamGone = () => {
+    this.#streams--;
+    if (this.#streams === 0) this.#flushed?.();
+  };
+
+  constructor(handler: Handler, opts: ListenOptions) {
+    this.#handler = handler;
+    this.#maxBodyBytes = opts.maxBodyBytes;
+  }
+
+  get port(): number {
+    return portOf(this.#servers[0]);
+  }
+
+  get tlsPort(): number {
+    return portOf(this.#servers[1]);
+  }
+
+  /** Starts one listener; resolves once it is bound. */
+  async add(server: Server, hostname: string, port: number, tls: boolean): Promise<void> {
+    const origin = tls ? "https://localhost" : "http://localhost";
+    server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+      this.#serve(req, res, origin).catch((err) => {
+        log.error("response failed", { error: errorMessage(err) });
+        res.destroy();
+      });
+    });
+    this.#servers.push(server);
+    requireNet(hostname, port);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, hostname, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    server.on("error", (err) => log.error("listener failed", { error: errorMessage(err) }));
+    const scheme = tls ? "HTTPS" : "HTTP";
+    log.info(`listening for ${scheme}`, {
+      address: hostname,
+      port: portOf(server),
+      engine: "node",
+    });
+  }
+
+  async shutdown(): Promise<void> {
+    const closed = this.#servers.map((s) =>
+      new Promise<void>((resolve) => s.close(() => resolve()))
+    );
+    // The caller ends every stream right after this call; let their last chunk out.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, FLUSH_MS);
+      this.#flushed = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      queueMicrotask(() => {
+        if (this.#streams === 0) this.#flushed?.();
+      });
+    });
+    for (const server of this.#servers) server.closeAllConnections();
+    await Promise.all(closed);
+  }
+
+  async #serve(req: IncomingMessage, res: ServerResponse, origin: string): Promise<void> {
+    const peer = new NodePeer(req.socket.remoteAddress ?? "", req.httpVersion, res);
+    let response: Response;
+    try {
+      const request = await toRequest(req, res, origin, this.#maxBodyBytes());
+      try {
+        response = await this.#handler(request, peer);
+      } catch (err) {
+        response = failed(err, 500, "internal error\n");
+      }
+    } catch (err) {
+      response = failed(err, 400, `bad request: ${errorMessage(err)}\n`);
+    }
+    const sub = peer.subscriber;
+    if (sub && !sub.closed && response.status === 200) {
+      this.#streams++;
+      sub.begin(response.status, flatHeaders(response), () => {
+        sub.gone();
+        this.#streamGone();
+      });
+      return;
+    }
+    sub?.close("client");
+    await reply(res, response);
+  }
+}
+
+/**
+ * `node:net` inside Deno reports a missing net permission as an uncaught exception rather
+ * than a listen error, so ask first (this prompts when Deno runs with a terminal).
+ */
+function requireNet(hostname: string, port: number): void {
+  const host = hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+  if (Deno.permissions.requestSync({ name: "net", host }).state !== "granted") {
+    throw new Error(`net access to ${host} not granted (--allow-net)`);
+  }
+}
+
+function portOf(server: Server | undefined): number {
+  const addr = server?.address();
+  return addr && typeof addr === "object" ? addr.port : 0;
+}
+
+/**
+ * Starts `node:http` listeners: plain HTTP, and `node:https` when `opts.tls` is set.
+ *
+ * @throws {Error} naming the address and port that could not be bound.
+ */
+export async function serveNode(handler: Handler, opts: ListenOptions): Promise<Engine> {
+  const engine = new NodeEngine(handler, opts);
+  let port = opts.port;
+  try {
+    await engine.add(createServer(SERVER_OPTIONS), opts.hostname, port, false);
+    if (opts.tls) {
+      port = opts.tls.port;
+      const { cert, key } = opts.tls;
+      await engine.add(
+        createTlsServer({ ...SERVER_OPTIONS, cert, key }),
+        opts.hostname,
+        port,
+        true,
+      );
+    }
+  } catch (err) {
+    await engine.shutdown();
+    throw new Error(`cannot listen on ${opts.hostname} port ${port}: ${errorMessage(err)}`);
+  }
+  return engine;
+}
