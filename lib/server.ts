@@ -22,6 +22,7 @@ import { VERSION } from "./version.ts";
 export const STREAM_TYPE = "application/vnd.pypubsub-stream";
 
 const ACCEPTED = "Payload received, thank you very much!\n";
+const SERVER = `DenoPubSub/${VERSION}`;
 
 /** Settings that can change on reload; swapped together as one snapshot. */
 export interface Settings {
@@ -157,7 +158,7 @@ export class PubSubServer {
 
   #headers(extra?: Record<string, string>): Headers {
     const headers = new Headers(extra);
-    headers.set("Server", `DenoPubSub/${VERSION}`);
+    headers.set("Server", SERVER);
     headers.set("X-Subscribers", String(this.hub.size));
     headers.set("X-Requests", String(this.counters.requests));
     return headers;
