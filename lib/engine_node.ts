@@ -214,12 +214,15 @@ async function toRequest(
   return new Request(origin + (req.url ?? "/"), { method, headers, body });
 }
 
-/** Copies a plain `Response` to Node, with a Content-Length. */
+/**
+ * Copies a plain `Response` to Node, with a Content-Length. The body is read with
+ * `bytes()` alone: asking for `response.body` first would build a stream for it.
+ */
 async function reply(res: ServerResponse, response: Response): Promise<void> {
-  const body = response.body ? await response.bytes() : null;
+  const body = await response.bytes();
   const headers = flatHeaders(response);
   if (response.status !== 204 && response.status !== 304) {
-    headers.push("content-length", String(body?.byteLength ?? 0));
+    headers.push("content-length", String(body.byteLength));
   }
   res.writeHead(response.status, headers);
   res.end(body);
@@ -231,11 +234,20 @@ function flatHeaders(response: Response): string[] {
   return headers;
 }
 
-function failed(err: unknown, status: number, text: string): Response {
+const TEXT = { "content-type": "text/plain; charset=utf-8" };
+
+function failed(err: unknown): Response {
   if (!(err instanceof SlowSubscriberError)) {
     log.error("request failed", { error: errorMessage(err) });
   }
-  return new Response(text, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+  return new Response("internal error\n", { status: 500, headers: TEXT });
+}
+
+/** A request Node parsed but `Request` refuses (say, its target), or a body cut short. */
+function unreadable(err: unknown, peer: Peer): Response {
+  const reason = errorMessage(err);
+  log.info("request refused", { peer: peer.address, status: 400, reason });
+  return new Response(`unreadable request: ${reason}\n`, { status: 400, headers: TEXT });
 }
 
 /** The listeners and the streams they carry, for shutdown. */
@@ -303,10 +315,10 @@ class NodeEngine implements Engine {
       try {
         response = await this.#handler(request, peer);
       } catch (err) {
-        response = failed(err, 500, "internal error\n");
+        response = failed(err);
       }
     } catch (err) {
-      response = failed(err, 400, `bad request: ${errorMessage(err)}\n`);
+      response = unreadable(err, peer);
     }
     const sub = peer.subscriber;
     if (sub && !sub.closed && response.status === 200) {
