@@ -24,6 +24,9 @@ export interface TlsConfig {
   readonly key: string;
 }
 
+/** The HTTP engine (`server.engine`): `Deno.serve`, or `node:http` inside Deno. */
+export type EngineName = "deno" | "node";
+
 /** History settings (`server.backlog`). */
 export interface BacklogConfig {
   /** Events kept; 0 disables history. */
@@ -55,6 +58,7 @@ export interface Config {
     readonly keepalive: number;
     /** Unsent bytes a subscriber may have queued before it is disconnected. */
     readonly maxQueuedBytes: number;
+    readonly engine: EngineName;
     readonly tls: TlsConfig | null;
     readonly backlog: BacklogConfig;
   };
@@ -88,6 +92,7 @@ const KNOWN = {
     max_payload_size: 1,
     keepalive: 1,
     max_queued_bytes: 1,
+    engine: 1,
     backlog: { size: 1, max_age: 1, storage: 1, sync: 1 },
     tls: { port: 1, cert: 1, key: 1, chain: 1 },
   },
@@ -159,6 +164,15 @@ export class Section {
       }
       return String(item);
     });
+  }
+
+  /** One of `choices`; the first is the default. */
+  choice<T extends string>(key: string, choices: readonly T[]): T {
+    const value = this.string(key, choices[0]!);
+    if (!(choices as readonly string[]).includes(value)) {
+      this.fail(key, `must be one of ${choices.join(", ")}, got "${value}"`);
+    }
+    return value as T;
   }
 
   duration(key: string, fallback: number): number {
@@ -279,6 +293,7 @@ export function parseConfig(raw: unknown, file: string): Config {
       maxPayloadSize: server.int("max_payload_size", DEFAULTS.maxPayloadSize, 2, 2 ** 30),
       keepalive: server.duration("keepalive", DEFAULTS.keepalive) || DEFAULTS.keepalive,
       maxQueuedBytes: server.int("max_queued_bytes", DEFAULTS.maxQueuedBytes, 1024, 2 ** 40),
+      engine: server.choice<EngineName>("engine", ["deno", "node"]),
       tls: parseTls(server),
       backlog: parseBacklog(server),
     },

@@ -159,7 +159,9 @@ function parseObject(body: string, exactNumbers: boolean): Record<string, unknow
 // millisecond still sort in publish order.
 let lastMs = 0;
 let counter = 0;
-const rand = new Uint8Array(8);
+// Random bytes are drawn 4 KiB at a time: one call per 512 cursors instead of one each.
+const pool = new Uint8Array(4096);
+let poolAt = pool.length;
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 /**
@@ -180,13 +182,17 @@ export function newCursor(nowMs = Date.now()): string {
     lastMs++;
     counter = 0;
   }
-  crypto.getRandomValues(rand);
-  const ms = lastMs;
-  const t = ms.toString(16).padStart(12, "0");
+  if (poolAt === pool.length) {
+    crypto.getRandomValues(pool);
+    poolAt = 0;
+  }
+  const r = poolAt;
+  poolAt += 8;
+  const t = lastMs.toString(16).padStart(12, "0");
   const a = (0x7000 | counter).toString(16);
-  const b = HEX[0x80 | (rand[0]! & 0x3f)]! + HEX[rand[1]!]!;
+  const b = HEX[0x80 | (pool[r]! & 0x3f)]! + HEX[pool[r + 1]!]!;
   let tail = "";
-  for (let i = 2; i < 8; i++) tail += HEX[rand[i]!]!;
+  for (let i = r + 2; i < r + 8; i++) tail += HEX[pool[i]!]!;
   return `${t.slice(0, 8)}-${t.slice(8)}-${a}-${b}-${tail}`;
 }
 

@@ -1,6 +1,6 @@
 /**
- * The HTTP side: routing, status codes and headers, and the listeners. Everything about
- * who gets which event lives in the hub.
+ * The HTTP side: routing, status codes and headers. Everything about who gets which event
+ * lives in the hub; accepting connections lives in the engine (`lib/engine.ts`).
  *
  * @module
  */
@@ -8,6 +8,7 @@
 import type { Acl, Principal } from "./acl.ts";
 import { authenticate, reevaluate } from "./auth.ts";
 import type { Config } from "./config.ts";
+import { type Engine, listen, type Peer } from "./engine.ts";
 import { buildEvent, type Event, PayloadError, type PublishTarget } from "./event.ts";
 import type { CursorReplay, History } from "./history.ts";
 import { HttpError } from "./http_error.ts";
@@ -17,7 +18,7 @@ import { errorMessage, log } from "./log.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { allowed } from "./net.ts";
 import { basicCredentials, decodeUtf8, pathOf, readBody, unauthorized } from "./request.ts";
-import { SlowSubscriberError, Subscriber } from "./subscriber.ts";
+import type { CloseReason, Subscriber } from "./subscriber.ts";
 import { parsePublishPath, parseSubscription, TopicError } from "./topics.ts";
 import { VERSION } from "./version.ts";
 
@@ -25,6 +26,7 @@ import { VERSION } from "./version.ts";
 export const STREAM_TYPE = "application/vnd.pypubsub-stream";
 
 const ACCEPTED = "Payload received, thank you very much!\n";
+const SERVER = `DenoPubSub/${VERSION}`;
 
 /** Settings that can change on reload; swapped together as one snapshot. */
 export interface Settings {
@@ -41,11 +43,7 @@ export interface Published {
   readonly stored: Promise<void>;
 }
 
-/** What a handler needs to know about the connection. */
-export interface Peer {
-  /** The client's IP address as the engine reports it. */
-  readonly address: string;
-}
+export type { Peer } from "./engine.ts";
 
 /**
  * The service: a hub plus the request handler and its listeners.
@@ -63,7 +61,9 @@ export class PubSubServer {
   readonly hub: Hub;
   readonly metrics: ServiceMetrics;
   #settings: Settings;
-  #servers: Deno.HttpServer<Deno.NetAddr>[] = [];
+  #engine: Engine | null = null;
+  /** One function for every subscriber, rather than a closure each. */
+  readonly #onClose = (sub: Subscriber, reason: CloseReason) => this.hub.unsubscribe(sub, reason);
 
   readonly history: History;
 
@@ -118,12 +118,12 @@ export class PubSubServer {
 
   /** The bound port of the plain HTTP listener (useful with port 0). */
   get port(): number {
-    return this.#servers[0]?.addr.port ?? 0;
+    return this.#engine?.port ?? 0;
   }
 
   /** The bound port of the TLS listener, or 0 when there is none. */
   get tlsPort(): number {
-    return this.#servers[1]?.addr.port ?? 0;
+    return this.#engine?.tlsPort ?? 0;
   }
 
   /**
@@ -134,7 +134,10 @@ export class PubSubServer {
   reload(next: Settings): void {
     const before = this.#settings.config.server;
     const after = next.config.server;
-    if (before.port !== after.port || before.bind !== after.bind || before.tls !== after.tls) {
+    if (
+      before.port !== after.port || before.bind !== after.bind || before.tls !== after.tls ||
+      before.engine !== after.engine
+    ) {
       log.warn("listener settings changed; they take effect after a restart");
     }
     this.#settings = next;
@@ -146,40 +149,25 @@ export class PubSubServer {
   /** Starts the HTTP listener, and the HTTPS one when `server.tls` is set. */
   async listen(): Promise<void> {
     const { server } = this.#settings.config;
-    const handler = (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
-      this.handle(req, { address: info.remoteAddr.hostname });
-    const onListen = (tls: boolean) => ({ hostname, port }: Deno.NetAddr) =>
-      log.info(`listening for ${tls ? "HTTPS" : "HTTP"}`, { address: hostname, port });
-    const onError = (err: unknown) => {
-      if (!(err instanceof SlowSubscriberError)) {
-        log.error("request failed", { error: errorMessage(err) });
-      }
-      return new Response("internal error\n", { status: 500 });
-    };
-    const base = { hostname: server.bind, onError };
     try {
-      this.#servers.push(
-        Deno.serve({ ...base, port: server.port, onListen: onListen(false) }, handler),
-      );
-      if (server.tls) {
-        const { port, cert, key } = server.tls;
-        this.#servers.push(
-          Deno.serve({ ...base, port, cert, key, onListen: onListen(true) }, handler),
-        );
-      }
+      this.#engine = await listen(server.engine, (req, peer) => this.handle(req, peer), {
+        hostname: server.bind,
+        port: server.port,
+        tls: server.tls,
+        maxBodyBytes: () => this.#settings.config.server.maxPayloadSize,
+      });
     } catch (err) {
-      const port = this.#servers.length === 0 ? server.port : server.tls?.port;
-      await this.close();
-      throw new Error(`cannot listen on ${server.bind} port ${port}: ${errorMessage(err)}`);
+      this.hub.close();
+      throw err;
     }
   }
 
   /** Stops accepting, ends every stream cleanly, and waits for the listeners to finish. */
   async close(): Promise<void> {
-    const done = this.#servers.map((s) => s.shutdown());
+    const done = this.#engine?.shutdown();
     this.hub.close();
-    await Promise.all(done);
-    this.#servers = [];
+    await done;
+    this.#engine = null;
   }
 
   /** Answers one request. Every response carries the `Server` and `X-*` headers. */
@@ -209,7 +197,7 @@ export class PubSubServer {
   #route(req: Request, peer: Peer, received: number): Promise<Response> | Response {
     switch (req.method) {
       case "GET":
-        return this.#subscribe(req);
+        return this.#subscribe(req, peer);
       case "PUT":
       case "POST":
         return this.#publish(req, peer, received);
@@ -224,7 +212,7 @@ export class PubSubServer {
 
   #headers(extra?: Record<string, string>): Headers {
     const headers = new Headers(extra);
-    headers.set("Server", `DenoPubSub/${VERSION}`);
+    headers.set("Server", SERVER);
     headers.set("X-Subscribers", String(this.hub.size));
     headers.set("X-Requests", String(this.metrics.requests.value));
     return headers;
@@ -245,25 +233,27 @@ export class PubSubServer {
     return settings === this.#settings ? principal : reevaluate(principal, this.#settings);
   }
 
-  async #subscribe(req: Request): Promise<Response> {
+  /** HTTP/1.0 gets PyPubSub's answer, an empty 200: a stream needs chunked encoding. */
+  async #subscribe(req: Request, peer: Peer): Promise<Response> {
     const topicSets = topicsOr400(() => parseSubscription(pathOf(req.url)));
     const principal = await this.#principal(req);
+    if (peer.httpVersion === "1.0") return this.#respond(null, 200);
     const { config } = this.#settings;
     const agent = req.headers.get("user-agent") ?? "";
-    const sub = new Subscriber({
+    const { subscriber, body } = peer.openStream({
       topicSets,
       oldschool: config.clients.oldschoolers.some((ua) => agent.includes(ua)),
       principal,
       maxQueuedBytes: config.server.maxQueuedBytes,
-      onClose: (s, reason) => this.hub.unsubscribe(s, reason),
+      onClose: this.#onClose,
     });
     // No await from here on: the replay is read and the subscriber registered in one
     // step, so no event falls between the history and the live stream, and none twice.
     const replay = this.#replay(req);
-    this.hub.subscribe(sub, replay.events);
+    this.hub.subscribe(subscriber, replay.events);
     const headers = this.#headers({ "Content-Type": STREAM_TYPE, "Cache-Control": "no-cache" });
     if (replay.truncated) headers.set("X-Backlog-Truncated", "true");
-    return new Response(sub.stream, { status: 200, headers });
+    return new Response(body, { status: 200, headers });
   }
 
   /** The retained events a subscriber asked for with `X-Fetch-Since(-Cursor)`. */

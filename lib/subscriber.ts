@@ -1,5 +1,7 @@
 /**
- * One subscriber: the response body stream, its framing, and its byte budget.
+ * One subscriber as the hub sees it: its topics, its framing, and a byte sink with a
+ * budget. How the bytes reach the socket belongs to the HTTP engine, which subclasses
+ * {@link Subscriber} (`lib/engine_deno.ts`, `lib/engine_node.ts`).
  *
  * @module
  */
@@ -18,21 +20,46 @@ export class SlowSubscriberError extends Error {
   override name = "SlowSubscriberError";
 }
 
+/** What every subscriber is made from, whatever the engine. */
+export interface SubscriberOptions {
+  readonly topicSets: readonly TopicSet[];
+  /** Wants `\0` after each line (PyPubSub's "oldschool" clients). */
+  readonly oldschool: boolean;
+  readonly principal: Principal | null;
+  /** Unsent bytes after which the subscriber is closed as slow. */
+  readonly maxQueuedBytes: number;
+  /**
+   * Told once when the stream ends. Pass one function shared by all subscribers: it is
+   * kept per subscriber, and thousands of idle subscribers should not each hold a closure.
+   */
+  readonly onClose: (sub: Subscriber, reason: CloseReason) => void;
+}
+
 /**
- * A subscriber owns the `ReadableStream` that is its response body. The hub enqueues
- * shared bytes on it; when the unsent bytes pass `maxQueuedBytes` the subscriber is
- * closed rather than allowed to grow memory or hold anyone else up.
+ * A subscriber: the hub enqueues shared bytes on it; when the unsent bytes pass
+ * `maxQueuedBytes` it is closed rather than allowed to grow memory or hold anyone else
+ * up. An engine supplies {@link write}, {@link end} and {@link queuedBytes}, and calls
+ * {@link ended} when the client goes away. Once closed, nothing more is written.
+ *
+ * Thousands of these sit idle at once, so a subscriber holds fields only: no closures,
+ * no timers (the hub's one keepalive timer serves them all).
  *
  * @example
  * ```ts
  * import { Subscriber } from "./subscriber.ts";
- * const sub = new Subscriber({ topicSets: [[]], oldschool: false, principal: null,
+ * class Memory extends Subscriber {
+ *   chunks: Uint8Array[] = [];
+ *   get queuedBytes(): number { return 0; }
+ *   protected write(bytes: Uint8Array): void { this.chunks.push(bytes); }
+ *   protected end(): void {}
+ * }
+ * const sub = new Memory({ topicSets: [[]], oldschool: false, principal: null,
  *   maxQueuedBytes: 1 << 20, onClose: () => {} });
  * sub.send(new TextEncoder().encode("{}\n"));
- * await sub.stream.cancel();
+ * sub.close("shutdown");
  * ```
  */
-export class Subscriber {
+export abstract class Subscriber {
   readonly id: number = nextId++;
   readonly topicSets: readonly TopicSet[];
   /** Wants `\0` after each line (PyPubSub's "oldschool" clients). */
@@ -41,38 +68,31 @@ export class Subscriber {
   principal: Principal | null;
   /** The hub's delivery number of the last event sent, to send each event once. */
   lastDelivery = 0;
-  readonly stream: ReadableStream<Uint8Array>;
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
   #closed = false;
   /** Bytes of replayed events the budget is raised by until they are read. */
   #replayAllowance = 0;
   readonly #maxQueuedBytes: number;
   readonly #onClose: (sub: Subscriber, reason: CloseReason) => void;
 
-  constructor(opts: {
-    topicSets: readonly TopicSet[];
-    oldschool: boolean;
-    principal: Principal | null;
-    maxQueuedBytes: number;
-    onClose: (sub: Subscriber, reason: CloseReason) => void;
-  }) {
+  constructor(opts: SubscriberOptions) {
     this.topicSets = opts.topicSets;
     this.oldschool = opts.oldschool;
     this.principal = opts.principal;
     this.#maxQueuedBytes = opts.maxQueuedBytes;
     this.#onClose = opts.onClose;
-    this.stream = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#controller = controller;
-      },
-      cancel: () => this.#finish("client"),
-    }, { highWaterMark: 0, size: (chunk) => chunk.byteLength });
   }
 
-  /** Bytes enqueued but not yet taken by the HTTP engine. */
-  get queuedBytes(): number {
-    return this.#closed ? 0 : -(this.#controller.desiredSize ?? 0);
-  }
+  /** Bytes handed to the engine but not yet sent; 0 once closed. */
+  abstract get queuedBytes(): number;
+
+  /** Hands bytes to the engine; only called while open and within budget. */
+  protected abstract write(bytes: Uint8Array): void;
+
+  /**
+   * Ends the engine's stream. With `abort` the queued bytes are dropped and the
+   * connection is cut (a slow subscriber); otherwise the client sees a clean end.
+   */
+  protected abstract end(abort: boolean): void;
 
   /** True once the stream has ended, for whatever reason. */
   get closed(): boolean {
@@ -92,7 +112,7 @@ export class Subscriber {
       this.close("slow");
       return false;
     }
-    this.#controller.enqueue(bytes);
+    this.write(bytes);
     return true;
   }
 
@@ -107,7 +127,7 @@ export class Subscriber {
     if (this.#closed) return 0;
     const bytes = this.oldschool ? event.oldschoolLine : event.line;
     this.#replayAllowance += bytes.byteLength;
-    this.#controller.enqueue(bytes);
+    this.write(bytes);
     return bytes.byteLength;
   }
 
@@ -122,18 +142,15 @@ export class Subscriber {
    */
   close(reason: CloseReason): void {
     if (this.#closed) return;
-    try {
-      if (reason === "slow") this.#controller.error(new SlowSubscriberError("subscriber too slow"));
-      else this.#controller.close();
-    } catch {
-      // Already errored by the engine: nothing left to end.
-    }
-    this.#finish(reason);
+    this.#closed = true;
+    this.end(reason === "slow");
+    this.#onClose(this, reason);
   }
 
-  #finish(reason: CloseReason): void {
+  /** The engine's report that the stream ended on its side (the client went away). */
+  protected ended(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#onClose(this, reason);
+    this.#onClose(this, "client");
   }
 }

@@ -68,6 +68,7 @@ Deno.test("parseConfig() applies defaults for missing keys", () => {
   const config = parseConfig({ server: {} }, "f.yaml");
   assert.equal(config.server.port, 2069);
   assert.equal(config.server.keepalive, 5);
+  assert.equal(config.server.engine, "deno");
   assert.deepEqual(config.clients.payloaders, []);
 });
 
@@ -81,6 +82,7 @@ Deno.test("parseConfig() errors name the file, the key and the problem", () => {
     [{ server: { backlog: { max_age: "2 weeks" } } }, /server\.backlog\.max_age: "2 weeks" is not/],
     [{ server: { backlog: { size: -1 } } }, /server\.backlog\.size: must be between 0/],
     [{ server: { backlog: { sync: "yes" } } }, /server\.backlog\.sync: must be true or false/],
+    [{ server: { engine: "bun" } }, /server\.engine: must be one of deno, node, got "bun"/],
     [{ server: {}, clients: { payloaders: "127.0.0.1" } }, /clients\.payloaders: must be a list/],
     [
       { server: {}, clients: { payloaders: ["10.0.0.0/40"] } },

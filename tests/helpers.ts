@@ -1,10 +1,11 @@
 /**
- * Test helpers: a config factory over temp folders, an in-process server on port 0, and
- * stream clients that read NDJSON lines.
+ * Test helpers: a config factory over temp folders, an in-process server on port 0, tests
+ * run once per HTTP engine, and stream clients that read NDJSON lines.
  */
 
 import { stringify } from "yaml";
 import { App, startApp } from "../lib/app.ts";
+import type { EngineName } from "../lib/config.ts";
 import { configureLog } from "../lib/log.ts";
 
 // Tests assert on behaviour, not on log lines; keep the output readable.
@@ -87,6 +88,29 @@ export async function startServer(
       await files.cleanup();
     },
   };
+}
+
+/** Every HTTP engine; end-to-end tests run over each. */
+export const ENGINES: readonly EngineName[] = ["deno", "node"];
+
+/** What an engine test gets: the engine, and `startServer` bound to it. */
+export interface EngineContext {
+  engine: EngineName;
+  start(patch?: ConfigPatch, acl?: Record<string, unknown> | null): Promise<TestServer>;
+}
+
+/** The patch with `server.engine` set. */
+export function withEngine(patch: ConfigPatch, engine: EngineName): ConfigPatch {
+  return merge(patch, { server: { ...(patch.server as object | undefined), engine } });
+}
+
+/** Registers the test once per engine, named `name [engine]`. */
+export function engineTest(name: string, fn: (t: EngineContext) => Promise<void>): void {
+  for (const engine of ENGINES) {
+    const start = (patch: ConfigPatch = {}, acl: Record<string, unknown> | null = null) =>
+      startServer(withEngine(patch, engine), acl);
+    Deno.test(`${name} [${engine}]`, () => fn({ engine, start }));
+  }
 }
 
 /** Publishes a JSON body; returns the status and consumes the response body. */

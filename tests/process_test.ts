@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { stringify } from "yaml";
-import { type ConfigPatch, publish, StreamClient, testConfig, writeFiles } from "./helpers.ts";
+import type { EngineName } from "../lib/config.ts";
+import {
+  type ConfigPatch,
+  engineTest,
+  publish,
+  StreamClient,
+  testConfig,
+  withEngine,
+  writeFiles,
+} from "./helpers.ts";
 import { CREDENTIALS, Emulator, REGION } from "./sqs_emulator.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -72,8 +81,8 @@ class Child {
   }
 }
 
-async function startChild(patch: ConfigPatch = {}) {
-  const files = await writeFiles(patch);
+async function startChild(engine: EngineName, patch: ConfigPatch = {}) {
+  const files = await writeFiles(withEngine(patch, engine));
   const child = new Child(["--config", files.config, "--acl", files.acl]);
   const line = await child.waitLine(/listening for HTTP .*port=(\d+)/);
   const port = Number(/port=(\d+)/.exec(line)![1]);
@@ -115,8 +124,8 @@ Deno.test("main.ts exits non-zero with one line for a missing or invalid config"
   assert.equal(await unknownFlag.exit(), 2);
 });
 
-Deno.test("main.ts runs without an ACL file and says so", async () => {
-  const { child, files, url } = await startChild();
+engineTest("main.ts runs without an ACL file and says so", async (t) => {
+  const { child, files, url } = await startChild(t.engine);
   assert.match(child.lines.join("\n"), /ACL file not found; private events will reach nobody/);
   assert.equal((await fetch(url, { method: "HEAD" })).status, 204);
   child.kill("SIGTERM");
@@ -124,8 +133,8 @@ Deno.test("main.ts runs without an ACL file and says so", async () => {
   await files.cleanup();
 });
 
-Deno.test("SIGHUP reloads the allow-list and keeps open streams", async () => {
-  const { child, files, port, url } = await startChild({
+engineTest("SIGHUP reloads the allow-list and keeps open streams", async (t) => {
+  const { child, files, port, url } = await startChild(t.engine, {
     clients: { payloaders: ["127.0.0.1/32"] },
   });
   const sub = await StreamClient.open(`${url}/t`);
@@ -133,7 +142,7 @@ Deno.test("SIGHUP reloads the allow-list and keeps open streams", async () => {
     assert.equal(await publish(`${url}/t`, { n: 1 }), 202);
     assert.equal((await sub.next()).n, 1);
 
-    const patch = { server: { port }, clients: { payloaders: ["10.0.0.0/8"] } };
+    const patch = { server: { port, engine: t.engine }, clients: { payloaders: ["10.0.0.0/8"] } };
     await Deno.writeTextFile(files.config, stringify(testConfig(patch)));
     child.kill("SIGHUP");
     await child.waitLine(/settings reloaded/);
@@ -144,7 +153,7 @@ Deno.test("SIGHUP reloads the allow-list and keeps open streams", async () => {
     await child.waitLine(/reload refused, running settings kept.*not valid YAML/);
     assert.equal(await publish(`${url}/t`, { n: 3 }), 403);
 
-    const back = { server: { port }, clients: { payloaders: ["127.0.0.0/8"] } };
+    const back = { server: { port, engine: t.engine }, clients: { payloaders: ["127.0.0.0/8"] } };
     await Deno.writeTextFile(files.config, stringify(testConfig(back)));
     child.kill("SIGHUP");
     await waitReloads(child, 2);
@@ -166,8 +175,8 @@ async function waitReloads(child: Child, count: number): Promise<void> {
   }
 }
 
-Deno.test("SIGTERM ends every stream and exits 0", async () => {
-  const { child, files, url } = await startChild();
+engineTest("SIGTERM ends every stream and exits 0", async (t) => {
+  const { child, files, url } = await startChild(t.engine);
   const subs = await Promise.all([1, 2, 3].map(() => StreamClient.open(`${url}/t`)));
   const started = Date.now();
   child.kill("SIGTERM");

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { publish, startServer, StreamClient, waitFor } from "./helpers.ts";
+import { engineTest, publish, StreamClient, waitFor } from "./helpers.ts";
 
-Deno.test("publish then subscribe: a round trip with the envelope", async () => {
-  const srv = await startServer();
+engineTest("publish then subscribe: a round trip with the envelope", async (t) => {
+  const srv = await t.start();
   try {
     const sub = await StreamClient.open(`${srv.url}/fruits/apples`);
     assert.equal(sub.response.headers.get("content-type"), "application/vnd.pypubsub-stream");
@@ -19,8 +19,8 @@ Deno.test("publish then subscribe: a round trip with the envelope", async () => 
   }
 });
 
-Deno.test("subscribers receive only events whose topics cover theirs", async () => {
-  const srv = await startServer();
+engineTest("subscribers receive only events whose topics cover theirs", async (t) => {
+  const srv = await t.start();
   try {
     const apples = await StreamClient.open(`${srv.url}/apples`);
     const oranges = await StreamClient.open(`${srv.url}/fruits/oranges`);
@@ -38,8 +38,8 @@ Deno.test("subscribers receive only events whose topics cover theirs", async () 
   }
 });
 
-Deno.test("comma batches: one stream, several subscriptions, each event once", async () => {
-  const srv = await startServer();
+engineTest("comma batches: one stream, several subscriptions, each event once", async (t) => {
+  const srv = await t.start();
   try {
     const sub = await StreamClient.open(`${srv.url}/apples/red,oranges/ripe,`);
     await publish(`${srv.url}/apples/green`, { n: 0 });
@@ -54,8 +54,8 @@ Deno.test("comma batches: one stream, several subscriptions, each event once", a
   }
 });
 
-Deno.test("percent-encoded topics match their decoded form", async () => {
-  const srv = await startServer();
+engineTest("percent-encoded topics match their decoded form", async (t) => {
+  const srv = await t.start();
   try {
     const sub = await StreamClient.open(`${srv.url}/caf%C3%A9/a%20b`);
     await publish(`${srv.url}/a%20b/caf%c3%a9`, { n: 1 });
@@ -68,8 +68,8 @@ Deno.test("percent-encoded topics match their decoded form", async () => {
   }
 });
 
-Deno.test("the publisher's JSON reaches subscribers exactly", async () => {
-  const srv = await startServer();
+engineTest("the publisher's JSON reaches subscribers exactly", async (t) => {
+  const srv = await t.start();
   try {
     const sub = await StreamClient.open(`${srv.url}/exact`, { keepalives: false });
     const body = '{"big": 12345678901234567890, "z": "ünï©ødé 🍎", "a": [1.0, -0, 2e10]}';
@@ -83,8 +83,8 @@ Deno.test("the publisher's JSON reaches subscribers exactly", async () => {
   }
 });
 
-Deno.test("HEAD answers 204 with the Server and X-* headers", async () => {
-  const srv = await startServer();
+engineTest("HEAD answers 204 with the Server and X-* headers", async (t) => {
+  const srv = await t.start();
   try {
     const sub = await StreamClient.open(`${srv.url}/x`);
     const res = await fetch(srv.url, { method: "HEAD" });
@@ -98,8 +98,8 @@ Deno.test("HEAD answers 204 with the Server and X-* headers", async () => {
   }
 });
 
-Deno.test("bad requests get a status and a one-line reason", async () => {
-  const srv = await startServer({ server: { max_payload_size: 100 } });
+engineTest("bad requests get a status and a one-line reason", async (t) => {
+  const srv = await t.start({ server: { max_payload_size: 100 } });
   try {
     const cases: [RequestInit & { path?: string }, number, RegExp][] = [
       [{ body: "[1, 2]" }, 400, /must be a JSON object/],
@@ -131,8 +131,8 @@ Deno.test("bad requests get a status and a one-line reason", async () => {
   }
 });
 
-Deno.test("413 is enforced while reading a chunked body without Content-Length", async () => {
-  const srv = await startServer({ server: { max_payload_size: 1000 } });
+engineTest("413 is enforced while reading a chunked body without Content-Length", async (t) => {
+  const srv = await t.start({ server: { max_payload_size: 1000 } });
   try {
     const sub = await StreamClient.open(`${srv.url}/t`);
     const chunks = 50;
@@ -154,8 +154,8 @@ Deno.test("413 is enforced while reading a chunked body without Content-Length",
   }
 });
 
-Deno.test("a small chunked body without Content-Length is accepted", async () => {
-  const srv = await startServer();
+engineTest("a small chunked body without Content-Length is accepted", async (t) => {
+  const srv = await t.start();
   try {
     const sub = await StreamClient.open(`${srv.url}/t`);
     const body = new ReadableStream<Uint8Array>({
@@ -175,8 +175,8 @@ Deno.test("a small chunked body without Content-Length is accepted", async () =>
   }
 });
 
-Deno.test("publishing from an address outside clients.payloaders answers 403", async () => {
-  const srv = await startServer({ clients: { payloaders: ["10.0.0.0/8"] } });
+engineTest("publishing from an address outside clients.payloaders answers 403", async (t) => {
+  const srv = await t.start({ clients: { payloaders: ["10.0.0.0/8"] } });
   try {
     const res = await fetch(`${srv.url}/t`, { method: "PUT", body: "{}" });
     assert.equal(res.status, 403);
@@ -186,10 +186,10 @@ Deno.test("publishing from an address outside clients.payloaders answers 403", a
   }
 });
 
-Deno.test("an IPv4 peer on a dual-stack listener matches IPv4 allow-lists", async () => {
+engineTest("an IPv4 peer on a dual-stack listener matches IPv4 allow-lists", async (t) => {
   let srv;
   try {
-    srv = await startServer({ server: { bind: "::" }, clients: { payloaders: ["127.0.0.1/32"] } });
+    srv = await t.start({ server: { bind: "::" }, clients: { payloaders: ["127.0.0.1/32"] } });
   } catch {
     return; // no IPv6 on this host
   }
@@ -202,8 +202,43 @@ Deno.test("an IPv4 peer on a dual-stack listener matches IPv4 allow-lists", asyn
   }
 });
 
-Deno.test("keepalive lines arrive at the configured interval", async () => {
-  const srv = await startServer({ server: { keepalive: 0.2 } });
+/** Reads from a raw connection until `done` holds for the text so far, or the peer closes. */
+async function readText(conn: Deno.Conn, done: (text: string) => boolean): Promise<string> {
+  const buf = new Uint8Array(4096);
+  let text = "";
+  while (!done(text)) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    text += new TextDecoder().decode(buf.subarray(0, n));
+  }
+  return text;
+}
+
+engineTest("an HTTP/1.0 subscriber: PyPubSub's empty 200 on node, a stream on deno", async (t) => {
+  const srv = await t.start();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: srv.app.server.port });
+  try {
+    await conn.write(new TextEncoder().encode("GET /t HTTP/1.0\r\n\r\n"));
+    const text = await readText(conn, (text) => text.includes("stillalive"));
+    assert.match(text, /^HTTP\/1\.[01] 200 /);
+    assert.match(text, /^server: DenoPubSub\//im);
+    assert.doesNotMatch(text, /transfer-encoding: chunked/i);
+    if (t.engine === "node") {
+      assert.match(text, /^content-length: 0\r$/im);
+      assert.ok(text.endsWith("\r\n\r\n"), "no body, and the connection closed");
+      assert.equal(srv.app.server.hub.size, 0);
+    } else {
+      assert.match(text, /\r\n\r\n\{"stillalive": [\d.]+\}\n$/);
+      assert.equal(srv.app.server.hub.size, 1);
+    }
+  } finally {
+    conn.close();
+    await srv.close();
+  }
+});
+
+engineTest("keepalive lines arrive at the configured interval", async (t) => {
+  const srv = await t.start({ server: { keepalive: 0.2 } });
   try {
     const sub = await StreamClient.open(`${srv.url}/t`, { keepalives: true });
     const first = await sub.next();
@@ -217,8 +252,8 @@ Deno.test("keepalive lines arrive at the configured interval", async () => {
   }
 });
 
-Deno.test("oldschool clients get a NUL after every line", async () => {
-  const srv = await startServer();
+engineTest("oldschool clients get a NUL after every line", async (t) => {
+  const srv = await t.start();
   try {
     const sub = await StreamClient.open(`${srv.url}/t`, {
       headers: { "User-Agent": "svnwcsub/1.0" },
@@ -235,8 +270,8 @@ Deno.test("oldschool clients get a NUL after every line", async () => {
   }
 });
 
-Deno.test("500 concurrent subscribers each receive an event", async () => {
-  const srv = await startServer();
+engineTest("500 concurrent subscribers each receive an event", async (t) => {
+  const srv = await t.start();
   try {
     const subs = await Promise.all(
       Array.from({ length: 500 }, () => StreamClient.open(`${srv.url}/many`)),
@@ -252,8 +287,8 @@ Deno.test("500 concurrent subscribers each receive an event", async () => {
   }
 });
 
-Deno.test("20 publishers × 50 events: none lost, each publisher's order kept", async () => {
-  const srv = await startServer();
+engineTest("20 publishers × 50 events: none lost, each publisher's order kept", async (t) => {
+  const srv = await t.start();
   try {
     const sub = await StreamClient.open(`${srv.url}/load`);
     await Promise.all(Array.from({ length: 20 }, async (_, p) => {
@@ -275,8 +310,8 @@ Deno.test("20 publishers × 50 events: none lost, each publisher's order kept", 
   }
 });
 
-Deno.test("a client that leaves is removed at once", async () => {
-  const srv = await startServer();
+engineTest("a client that leaves is removed at once", async (t) => {
+  const srv = await t.start();
   try {
     const sub = await StreamClient.open(`${srv.url}/a/b`);
     assert.equal(srv.app.server.hub.size, 1);
@@ -288,8 +323,8 @@ Deno.test("a client that leaves is removed at once", async () => {
   }
 });
 
-Deno.test("a stalled subscriber is disconnected and never delays a reading one", async () => {
-  const srv = await startServer({ server: { max_queued_bytes: 65536, max_payload_size: 10000 } });
+engineTest("a stalled subscriber is disconnected and never delays a reading one", async (t) => {
+  const srv = await t.start({ server: { max_queued_bytes: 65536, max_payload_size: 10000 } });
   const stalled = await Deno.connect({ hostname: "127.0.0.1", port: srv.app.server.port });
   try {
     await stalled.write(new TextEncoder().encode("GET /t HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -319,35 +354,38 @@ Deno.test("a stalled subscriber is disconnected and never delays a reading one",
   }
 });
 
-Deno.test("subscribers joining and leaving during delivery make no one miss an event", async () => {
-  const srv = await startServer();
-  try {
-    const steady = await Promise.all(
-      Array.from({ length: 20 }, () => StreamClient.open(`${srv.url}/churn`)),
-    );
-    let churning = true;
-    const churn = (async () => {
-      while (churning) {
-        const batch = await Promise.all(
-          Array.from({ length: 10 }, () => StreamClient.open(`${srv.url}/churn`)),
-        );
-        await Promise.all(batch.map((s) => s.close()));
+engineTest(
+  "subscribers joining and leaving during delivery make no one miss an event",
+  async (t) => {
+    const srv = await t.start();
+    try {
+      const steady = await Promise.all(
+        Array.from({ length: 20 }, () => StreamClient.open(`${srv.url}/churn`)),
+      );
+      let churning = true;
+      const churn = (async () => {
+        while (churning) {
+          const batch = await Promise.all(
+            Array.from({ length: 10 }, () => StreamClient.open(`${srv.url}/churn`)),
+          );
+          await Promise.all(batch.map((s) => s.close()));
+        }
+      })();
+      for (let i = 0; i < 200; i++) await publish(`${srv.url}/churn`, { i });
+      churning = false;
+      await churn;
+      for (const sub of steady) {
+        for (let i = 0; i < 200; i++) assert.equal((await sub.next()).i, i);
       }
-    })();
-    for (let i = 0; i < 200; i++) await publish(`${srv.url}/churn`, { i });
-    churning = false;
-    await churn;
-    for (const sub of steady) {
-      for (let i = 0; i < 200; i++) assert.equal((await sub.next()).i, i);
+      await Promise.all(steady.map((s) => s.close()));
+    } finally {
+      await srv.close();
     }
-    await Promise.all(steady.map((s) => s.close()));
-  } finally {
-    await srv.close();
-  }
-});
+  },
+);
 
-Deno.test("server shutdown ends every open stream cleanly", async () => {
-  const srv = await startServer();
+engineTest("server shutdown ends every open stream cleanly", async (t) => {
+  const srv = await t.start();
   const sub = await StreamClient.open(`${srv.url}/t`);
   await srv.close();
   assert.ok(await sub.ended(), "the stream should end when the server stops");

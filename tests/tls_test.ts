@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { publish, startServer, StreamClient } from "./helpers.ts";
+import { engineTest, publish, StreamClient } from "./helpers.ts";
 
 /** A throwaway certificate Deno's fetch accepts (not a CA, with SANs for loopback). */
 async function makeCert(dir: string): Promise<{ cert: string; key: string }> {
@@ -36,10 +36,10 @@ async function makeCert(dir: string): Promise<{ cert: string; key: string }> {
   return { cert, key };
 }
 
-Deno.test("server.tls adds an HTTPS listener serving the same API", async () => {
+engineTest("server.tls adds an HTTPS listener serving the same API", async (t) => {
   const dir = await Deno.makeTempDir();
   const { cert, key } = await makeCert(dir);
-  const srv = await startServer({ server: { tls: { port: 0, cert, key } } });
+  const srv = await t.start({ server: { tls: { port: 0, cert, key } } });
   const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(cert)] });
   try {
     const https = `https://localhost:${srv.app.server.tlsPort}`;
