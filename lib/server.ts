@@ -134,10 +134,8 @@ export class PubSubServer {
   reload(next: Settings): void {
     const before = this.#settings.config.server;
     const after = next.config.server;
-    if (
-      before.port !== after.port || before.bind !== after.bind || before.tls !== after.tls ||
-      before.engine !== after.engine
-    ) {
+    const listener = (s: Config["server"]) => JSON.stringify([s.port, s.bind, s.tls, s.engine]);
+    if (listener(before) !== listener(after)) {
       log.warn("listener settings changed; they take effect after a restart");
     }
     this.#settings = next;
