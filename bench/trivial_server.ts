@@ -1,0 +1,196 @@
+/**
+ * A trivial fan-out server used to measure the load generator's own ceiling: raw sockets,
+ * hand-written HTTP/1.1, exact-path topics, no envelope, no checks, and writes coalesced
+ * per subscriber. Whatever the benchmark reports against it is what the generator and
+ * the machine can do; a result near it is the box's limit, not the server's.
+ *
+ * `deno run --allow-net=127.0.0.1 bench/trivial_server.ts PORT`
+ *
+ * @module
+ */
+
+import { writeAll } from "./publisher_conn.ts";
+
+const encoder = new TextEncoder();
+const STREAM_HEAD = encoder.encode(
+  "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.pypubsub-stream\r\n" +
+    "Transfer-Encoding: chunked\r\n\r\n",
+);
+const ACCEPTED = encoder.encode("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+const CRLF_LF = encoder.encode("\n\r\n");
+/** A subscriber with this much unsent is dropped, so memory stays bounded. */
+const MAX_QUEUED = 8 * 1024 * 1024;
+const MAX_HEAD = 16384;
+
+/**
+ * One subscriber's socket. An event is written at once when the socket has been quiet for
+ * a tick; under load, events queue and go out together on the next tick, so the server
+ * spends its time on bytes rather than on one write per event per subscriber.
+ */
+class Sink {
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #busy = false;
+  #lastFlush = 0;
+  closed = false;
+
+  constructor(readonly conn: Deno.Conn) {}
+
+  send(bytes: Uint8Array): void {
+    if (this.closed) return;
+    if (this.#queued + bytes.length > MAX_QUEUED) return this.close();
+    this.#queue.push(bytes);
+    this.#queued += bytes.length;
+    if (this.#busy) return;
+    this.#busy = true;
+    if (performance.now() - this.#lastFlush >= TICK_MS) this.flush();
+    else if (pending.push(this) === 1) setTimeout(flushPending, TICK_MS);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  async flush(): Promise<void> {
+    try {
+      while (this.#queue.length > 0 && !this.closed) {
+        this.#lastFlush = performance.now();
+        const batch = concat(this.#queue, this.#queued);
+        this.#queue = [];
+        this.#queued = 0;
+        await writeAll(this.conn, batch);
+      }
+    } catch {
+      this.close();
+    }
+    this.#busy = false;
+  }
+}
+
+/** The coalescing interval under load. */
+const TICK_MS = 2;
+let pending: Sink[] = [];
+
+function flushPending(): void {
+  const sinks = pending;
+  pending = [];
+  for (const sink of sinks) sink.flush();
+}
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const part of parts) {
+    out.set(part, off);
+    off += part.length;
+  }
+  return out;
+}
+
+const topics = new Map<string, Set<Sink>>();
+
+function chunk(body: Uint8Array): Uint8Array {
+  const size = encoder.encode(`${(body.length + 1).toString(16)}\r\n`);
+  const out = new Uint8Array(size.length + body.length + CRLF_LF.length);
+  out.set(size);
+  out.set(body, size.length);
+  out.set(CRLF_LF, size.length + body.length);
+  return out;
+}
+
+function publish(path: string, body: Uint8Array): void {
+  const subs = topics.get(path);
+  if (!subs) return;
+  const bytes = chunk(body);
+  for (const sink of subs) sink.send(bytes);
+}
+
+function headEnd(buf: Uint8Array, start: number, end: number): number {
+  for (let i = start + 3; i < end; i++) {
+    if (buf[i] === 10 && buf[i - 1] === 13 && buf[i - 2] === 10 && buf[i - 3] === 13) return i + 1;
+  }
+  return -1;
+}
+
+async function serve(conn: Deno.Conn): Promise<void> {
+  let buf = new Uint8Array(4096);
+  let start = 0;
+  let end = 0;
+  try {
+    for (;;) {
+      const stop = headEnd(buf, start, end);
+      if (stop < 0) {
+        if (end - start > MAX_HEAD) return;
+        if (start > 0) {
+          buf.copyWithin(0, start, end);
+          end -= start;
+          start = 0;
+        }
+        if (end === buf.length) buf = grow(buf);
+        const n = await conn.read(buf.subarray(end));
+        if (n === null) return;
+        end += n;
+        continue;
+      }
+      const head = String.fromCharCode(...buf.subarray(start, stop));
+      const [method = "", path = "/"] = head.split(" ", 2);
+      const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+      if (method === "GET") {
+        const sink = new Sink(conn);
+        const subs = topics.get(path) ?? new Set();
+        topics.set(path, subs);
+        subs.add(sink);
+        sink.send(STREAM_HEAD);
+        await drainUntilClosed(conn, buf);
+        subs.delete(sink);
+        if (subs.size === 0) topics.delete(path);
+        return;
+      }
+      while (end - stop < length) {
+        if (end === buf.length) buf = grow(buf);
+        const n = await conn.read(buf.subarray(end));
+        if (n === null) return;
+        end += n;
+      }
+      publish(path, buf.slice(stop, stop + length));
+      start = stop + length;
+      await writeAll(conn, ACCEPTED);
+    }
+  } catch {
+    // A reset connection ends like a closed one.
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+function grow(buf: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+  const bigger = new Uint8Array(buf.length * 2);
+  bigger.set(buf);
+  return bigger;
+}
+
+async function drainUntilClosed(conn: Deno.Conn, buf: Uint8Array): Promise<void> {
+  while ((await conn.read(buf)) !== null);
+}
+
+/** Accepts connections on `127.0.0.1:port` until the process is stopped. */
+export async function runTrivialServer(port: number): Promise<void> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port });
+  for await (const conn of listener) {
+    conn.setNoDelay(true);
+    serve(conn);
+  }
+}
+
+if (import.meta.main) await runTrivialServer(Number(Deno.args[0] ?? 0));
