@@ -11,7 +11,7 @@ import type { LoadResult, LoadSpec } from "./load_spec.ts";
 import { topicPath } from "./load_spec.ts";
 import { publish, type PublishResult } from "./publishers.ts";
 import { cpuUsage } from "node:process";
-import { readCpuSeconds, readRssKB } from "./proc.ts";
+import { readCpuSeconds, readMachineBusySeconds, readRssKB } from "./proc.ts";
 import { SubscriberSet } from "./subscribers.ts";
 
 /** Subscribers connecting at once; stays well under the listen backlog. */
@@ -97,6 +97,8 @@ interface CpuSample {
   generatorUs: number;
   /** Server CPU time in seconds, NaN when its PID is unknown. */
   serverSeconds: number;
+  /** CPU time of the whole machine in seconds. */
+  machineSeconds: number;
 }
 
 async function cpuSample(serverPid: number | null): Promise<CpuSample> {
@@ -105,15 +107,20 @@ async function cpuSample(serverPid: number | null): Promise<CpuSample> {
     wallMs: performance.now(),
     generatorUs: usage.user + usage.system,
     serverSeconds: serverPid === null ? NaN : await readCpuSeconds(serverPid),
+    machineSeconds: await readMachineBusySeconds(),
   };
 }
 
 function cpuPercent(a: CpuSample, b: CpuSample): LoadResult["cpu"] {
   const wallMs = b.wallMs - a.wallMs;
+  const pct = (seconds: number) => (100 * seconds * 1000) / wallMs;
   const serverSeconds = b.serverSeconds - a.serverSeconds;
+  const generatorSeconds = (b.generatorUs - a.generatorUs) / 1e6;
+  const machineSeconds = b.machineSeconds - a.machineSeconds;
   return {
-    serverPct: (100 * serverSeconds * 1000) / wallMs,
-    generatorPct: (100 * (b.generatorUs - a.generatorUs)) / 1000 / wallMs,
+    serverPct: pct(serverSeconds),
+    generatorPct: pct(generatorSeconds),
+    otherPct: Math.max(0, pct(machineSeconds - serverSeconds - generatorSeconds)),
     serverSeconds,
   };
 }

@@ -76,12 +76,21 @@ export interface LoadResult {
    * CPU use while publishing and draining, in percent of one core: whether the server
    * (or the generator) was the bottleneck, or the machine was busy with something else.
    */
-  cpu: { serverPct: number; generatorPct: number; serverSeconds: number } | null;
+  cpu: {
+    serverPct: number;
+    generatorPct: number;
+    /** Everything else on the machine; high values mean the figures are disturbed. */
+    otherPct: number;
+    serverSeconds: number;
+  } | null;
   /** Publish→deliver latency in ms over every delivery. */
   latency: { count: number; p50: number; p99: number; max: number };
 }
 
-/** The path for `topic` from a `{topic}` template. */
+/**
+ * The path for `topic` from a `{topic}` template. Topic numbers have a fixed width, so all
+ * paths of a run have the same length and a request can be restamped in place.
+ */
 export function topicPath(template: string, prefix: string, topic: number): string {
-  return template.replace("{topic}", `${prefix}${topic}`);
+  return template.replace("{topic}", `${prefix}${String(topic).padStart(6, "0")}`);
 }

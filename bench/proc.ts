@@ -91,7 +91,16 @@ export async function readCpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
-/** USER_HZ: the unit of times in `/proc/<pid>/stat` on Linux. */
+/** CPU time all processes on the machine have used so far (busy, not idle), in seconds. */
+export async function readMachineBusySeconds(): Promise<number> {
+  const stat = await readProcFile("/proc/stat");
+  const fields = (stat.split("\n", 1)[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.slice(0, 8).reduce((sum, v) => sum + v, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return (total - idle) / CLOCK_TICKS;
+}
+
+/** USER_HZ: the unit of times in `/proc` on Linux. */
 const CLOCK_TICKS = 100;
 
 /** A loopback port that was free a moment ago. */

@@ -20,9 +20,10 @@ export class PublishConnError extends Error {
  *
  * @example
  * ```ts ignore
- * import { PublisherConn, publishRequest } from "./publisher_conn.ts";
+ * import { PublisherConn } from "./publisher_conn.ts";
  * const conn = await PublisherConn.open(2069);
- * const status = await conn.send(publishRequest("PUT", "/topic", '{"t":1}'));
+ * const request = "PUT /topic HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+ * const status = await conn.send(new TextEncoder().encode(request));
  * conn.close();
  * ```
  */
@@ -153,24 +154,4 @@ export class PublisherConn {
 export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   let off = 0;
   while (off < data.length) off += await conn.write(data.subarray(off));
-}
-
-const encoder = new TextEncoder();
-
-/**
- * The bytes of one publish request with a JSON body and a Content-Length. The body must be
- * ASCII (the generator's bodies are), so its length in bytes is its length in characters.
- *
- * @example
- * ```ts
- * import { publishRequest } from "./publisher_conn.ts";
- * const req = new TextDecoder().decode(publishRequest("POST", "/a", "{}"));
- * console.assert(req.endsWith("Content-Length: 2\r\n\r\n{}"));
- * ```
- */
-export function publishRequest(method: "PUT" | "POST", path: string, body: string): Uint8Array {
-  return encoder.encode(
-    `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${body.length}\r\n\r\n${body}`,
-  );
 }

@@ -5,7 +5,10 @@
  * @module
  */
 
-import { PublisherConn, publishRequest } from "./publisher_conn.ts";
+import { EventRequest } from "./event_request.ts";
+import { PublisherConn } from "./publisher_conn.ts";
+
+const encoder = new TextEncoder();
 
 /** What to publish and how fast. */
 export interface PublishPlan {
@@ -53,26 +56,6 @@ export interface DeliveryProgress {
   progress(timeoutMs: number): Promise<void>;
 }
 
-const PAD = "x";
-
-/**
- * A JSON event body of exactly `bytes` bytes (when that is at least ~50):
- * `{"t":<epoch ms>,"seq":<n>,"pad":"xxx…"}` followed by `suffix`. `t` comes first so
- * subscribers find it without parsing the line.
- *
- * @example
- * ```ts
- * import { eventBody } from "./publishers.ts";
- * const body = eventBody(1700000000000.25, 7, 64, "");
- * console.assert(body.length === 64 && JSON.parse(body).seq === 7);
- * ```
- */
-export function eventBody(t: number, seq: number, bytes: number, suffix: string): string {
-  const bare = `{"t":${t.toFixed(3)},"seq":${seq},"pad":""}`;
-  const pad = Math.max(0, bytes - bare.length - suffix.length);
-  return `{"t":${t.toFixed(3)},"seq":${seq},"pad":"${PAD.repeat(pad)}"}${suffix}`;
-}
-
 function nowMs(): number {
   return performance.timeOrigin + performance.now();
 }
@@ -81,20 +64,46 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
+/** One publisher connection with its own request buffer; reconnects after a failure. */
+class Publisher {
+  #conn: PublisherConn;
+  readonly #request: EventRequest;
+
+  private constructor(readonly port: number, conn: PublisherConn, request: EventRequest) {
+    this.#conn = conn;
+    this.#request = request;
+  }
+
+  static async open(plan: PublishPlan): Promise<Publisher> {
+    const request = new EventRequest(plan.paths[0]!, plan.bodyBytes, plan.suffix);
+    return new Publisher(plan.port, await PublisherConn.open(plan.port), request);
+  }
+
+  /** Publishes event `seq` stamped with the current time; returns the response status. */
+  async send(path: Uint8Array, seq: number): Promise<number> {
+    if (!this.#conn.usable) this.#conn = await PublisherConn.open(this.port);
+    return await this.#conn.send(this.#request.stamp(path, nowMs(), seq));
+  }
+
+  close(): void {
+    this.#conn.close();
+  }
+}
+
 /** Runs one publishing plan to its end (duration or event count). */
 export async function publish(
   plan: PublishPlan,
   deliveries: DeliveryProgress,
 ): Promise<PublishResult> {
-  const conns = await Promise.all(
-    Array.from({ length: plan.connections }, () => PublisherConn.open(plan.port)),
+  const publishers = await Promise.all(
+    Array.from({ length: plan.connections }, () => Publisher.open(plan)),
   );
   const state = new PublishState(plan);
   try {
-    if (plan.rate === null) await publishFlat(plan, conns, state, deliveries);
-    else await publishAtRate(plan.rate, conns, state);
+    if (plan.rate === null) await publishFlat(plan, publishers, state, deliveries);
+    else await publishAtRate(plan.rate, publishers, state);
   } finally {
-    for (const conn of conns) conn.close();
+    for (const publisher of publishers) publisher.close();
   }
   return state.result;
 }
@@ -112,26 +121,26 @@ class PublishState {
   /** Deliveries of every event sent so far, answered or not. */
   sentDeliveries = 0;
   readonly endMs: number;
+  readonly #paths: Uint8Array[];
 
   constructor(readonly plan: PublishPlan) {
     this.endMs = nowMs() + plan.durationMs;
+    this.#paths = plan.paths.map((path) => encoder.encode(path));
   }
 
   get more(): boolean {
     return this.result.sent < this.plan.maxEvents && nowMs() < this.endMs;
   }
 
-  /** Sends the next event on `conn`, replacing the connection if it has failed. */
-  async sendNext(conn: PublisherConn): Promise<PublisherConn> {
+  /** Sends the next event through `publisher`. */
+  async sendNext(publisher: Publisher): Promise<void> {
     const { plan, result } = this;
     const seq = result.sent++;
     const topic = seq % plan.paths.length;
     this.sentDeliveries += plan.fanout[topic]!;
-    const t = nowMs();
-    if (result.firstSendMs === 0) result.firstSendMs = t;
-    const body = eventBody(t, seq, plan.bodyBytes, plan.suffix);
+    if (result.firstSendMs === 0) result.firstSendMs = nowMs();
     try {
-      const status = await conn.send(publishRequest("POST", plan.paths[topic]!, body));
+      const status = await publisher.send(this.#paths[topic]!, seq);
       result.lastAnswerMs = nowMs();
       if (status >= 200 && status < 300) {
         result.accepted++;
@@ -142,7 +151,6 @@ class PublishState {
     } catch (err) {
       this.#reject(topic, err instanceof Error ? err.message : String(err));
     }
-    return conn.usable ? conn : await PublisherConn.open(plan.port);
   }
 
   #reject(topic: number, error: string): void {
@@ -155,34 +163,29 @@ class PublishState {
 /** Every connection publishes back to back, held back only by the delivery window. */
 async function publishFlat(
   plan: PublishPlan,
-  conns: PublisherConn[],
+  publishers: Publisher[],
   state: PublishState,
   deliveries: DeliveryProgress,
 ): Promise<void> {
-  const loop = async (first: PublisherConn) => {
-    let conn = first;
+  const loop = async (publisher: Publisher) => {
     while (state.more) {
       if (state.sentDeliveries - deliveries.received() > plan.window) {
         await deliveries.progress(50);
         continue;
       }
-      conn = await state.sendNext(conn);
+      await state.sendNext(publisher);
     }
-    return conn;
   };
-  const last = await Promise.all(conns.map(loop));
-  last.forEach((conn, i) => {
-    if (conn !== conns[i]) conn.close();
-  });
+  await Promise.all(publishers.map(loop));
 }
 
 /** Sends on a fixed schedule, on whichever connection is free. */
 async function publishAtRate(
   rate: number,
-  conns: PublisherConn[],
+  publishers: Publisher[],
   state: PublishState,
 ): Promise<void> {
-  const idle = [...conns];
+  const idle = [...publishers];
   const freed: Array<() => void> = [];
   const inFlight = new Set<Promise<void>>();
   const start = nowMs();
@@ -190,14 +193,13 @@ async function publishAtRate(
     await sleep(start + (i * 1000) / rate - nowMs());
     if (!state.more) break;
     while (idle.length === 0) await new Promise<void>((resolve) => freed.push(resolve));
-    const conn = idle.pop()!;
-    const task = state.sendNext(conn).then((next) => {
-      idle.push(next);
+    const publisher = idle.pop()!;
+    const task = state.sendNext(publisher).then(() => {
+      idle.push(publisher);
       inFlight.delete(task);
       freed.shift()?.();
     });
     inFlight.add(task);
   }
   await Promise.all(inFlight);
-  for (const conn of idle) if (!conns.includes(conn)) conn.close();
 }

@@ -155,7 +155,7 @@ export function detailTable(
     "received",
     "p50 / p99 / max ms",
     "streams ended",
-    "CPU % server / generator",
+    "CPU % server / generator / other",
     "server RSS before → after",
   ];
   const lines = [row(header), row(header.map(() => "---"))];
@@ -181,10 +181,59 @@ export function detailTable(
           ms(m((r) => r.latency.max))
         }`,
         String(m((r) => r.subscribers.endedEarly)),
-        `${pct(m((r) => r.cpu?.serverPct ?? NaN))} / ${pct(m((r) => r.cpu?.generatorPct ?? NaN))}`,
+        [
+          pct(m((r) => r.cpu?.serverPct ?? NaN)),
+          pct(m((r) => r.cpu?.generatorPct ?? NaN)),
+          pct(m((r) => r.cpu?.otherPct ?? NaN)),
+        ].join(" / "),
         mem ? `${(mem.beforeKB / 1024).toFixed(0)} → ${(mem.afterKB / 1024).toFixed(0)} MB` : "—",
       ]));
     }
   }
   return lines.join("\n");
+}
+
+/** Other processes using more than this share of a core make a run's figures suspect. */
+const BUSY_MACHINE_PCT = 25;
+
+/**
+ * Warnings about runs whose figures do not mean what the table says: events lost,
+ * subscribers that did not open, a fixed rate not reached, or a machine busy with other
+ * work. One line each, as a Markdown list.
+ */
+export function runNotes(
+  results: Results,
+  scenarios: readonly Scenario[],
+  columns: readonly Column[],
+  quick: boolean,
+): string[] {
+  const notes: string[] = [];
+  for (const s of scenarios) {
+    const rate = s.load(quick).rate;
+    for (const c of columns) {
+      const at = `(${s.id}) ${c.label}`;
+      for (const error of new Set(results.errors(s.id, c.key))) notes.push(`${at}: ${error}`);
+      const runs = results.ok(s.id, c.key);
+      if (runs.length === 0) continue;
+      const m = (pick: (r: LoadResult) => number) => median(runs.map(pick));
+      const lost = m((r) => r.deliveries.lost);
+      if (lost > 0) notes.push(`${at}: ${lost} deliveries lost (median)`);
+      const failed = m((r) => r.subscribers.failed);
+      if (failed > 0) {
+        const why = runs.find((r) => r.subscribers.firstError)?.subscribers.firstError;
+        notes.push(`${at}: ${failed} subscribers did not open (${why})`);
+      }
+      const ended = m((r) => r.subscribers.endedEarly);
+      if (ended > 0) notes.push(`${at}: the server ended ${ended} streams during the run`);
+      const achieved = m((r) => r.publish.perSecond);
+      if (rate !== null && achieved < rate * 0.95) {
+        notes.push(`${at}: published ${achieved.toFixed(1)}/s of the ${rate}/s asked`);
+      }
+      const other = m((r) => r.cpu?.otherPct ?? NaN);
+      if (other > BUSY_MACHINE_PCT) {
+        notes.push(`${at}: other processes used ${other.toFixed(0)} % of a core during the run`);
+      }
+    }
+  }
+  return notes.map((note) => `- ${note}`);
 }

@@ -12,7 +12,7 @@ import { describeMachine, loadAverage } from "./machine.ts";
 import { NCHAN_MODULE } from "./nchan.ts";
 import { type BenchOptions, parseOptions, USAGE } from "./options.ts";
 import { openFileLimit, spawnPinned } from "./proc.ts";
-import { type Column, detailTable, Results, summaryTable } from "./report.ts";
+import { type Column, detailTable, Results, runNotes, summaryTable } from "./report.ts";
 import { type ScenarioLoad, selectScenarios } from "./scenarios.ts";
 import { ceilingTarget, nchanTarget, oursTarget, type Target } from "./targets.ts";
 
@@ -130,6 +130,7 @@ function progressFields(result: LoadResult): Record<string, string | number> {
     kbPerSub: Number(result.memory?.perSubscriberKB.toFixed(2) ?? NaN),
     serverCpu: r(result.cpu?.serverPct ?? NaN),
     loadCpu: r(result.cpu?.generatorPct ?? NaN),
+    otherCpu: r(result.cpu?.otherPct ?? NaN),
   };
 }
 
@@ -179,6 +180,8 @@ async function main(args: string[]): Promise<number> {
       }.\n`,
   );
   print(summaryTable(results, scenarios, columns));
+  const notes = runNotes(results, scenarios, columns, opts.quick);
+  if (notes.length > 0) print(`\nNotes:\n\n${notes.join("\n")}`);
   print("\nDetails (medians):\n");
   print(detailTable(results, scenarios, columns));
   if (opts.json) {

@@ -23,6 +23,7 @@ const MAX_RESPONSE_HEAD = 16384;
 const LF = 10;
 const CR = 13;
 const QUOTE = 34;
+const SPACE = 32;
 const T = 116;
 const COLON = 58;
 const DOT = 46;
@@ -55,6 +56,7 @@ export function findTimestamp(buf: Uint8Array, start: number, end: number): numb
 
 function parseDecimal(buf: Uint8Array, start: number, end: number): number {
   let i = start;
+  while (i < end && buf[i] === SPACE) i++;
   let value = 0;
   let digits = 0;
   for (; i < end; i++) {
