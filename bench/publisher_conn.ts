@@ -80,14 +80,12 @@ export class PublisherConn {
   async #readResponse(): Promise<number> {
     let headEnd = -1;
     while ((headEnd = this.#findHeadEnd()) < 0) await this.#fill();
-    const head = String.fromCharCode(...this.#buf.subarray(this.#start, headEnd));
+    const head = parseHead(this.#buf, this.#start, headEnd);
     this.#start = headEnd;
-    const status = Number(head.slice(9, 12));
-    if (/\r\nconnection:\s*close/i.test(head)) this.#closed = true;
-    if (/\r\ntransfer-encoding:[^\r]*chunked/i.test(head)) await this.#skipChunked();
-    else await this.#skip(Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0));
-    if (this.#closed) this.close();
-    return status;
+    if (head.chunked) await this.#skipChunked();
+    else await this.#skip(head.length);
+    if (head.close) this.close();
+    return head.status;
   }
 
   #findHeadEnd(): number {
@@ -148,6 +146,63 @@ export class PublisherConn {
     if (n === null) throw new PublishConnError("server closed the connection");
     this.#end += n;
   }
+}
+
+/** What a response head says about its body and connection. */
+interface ResponseHead {
+  status: number;
+  length: number;
+  chunked: boolean;
+  close: boolean;
+}
+
+const ascii = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
+const CONTENT_LENGTH = ascii("content-length:");
+const TRANSFER_ENCODING = ascii("transfer-encoding:");
+const CONNECTION = ascii("connection:");
+const CHUNKED = ascii("chunked");
+const CLOSE = ascii("close");
+
+/**
+ * Reads the status and the three headers that matter from the head in `buf[start, end)`,
+ * on the bytes: this runs once per publish, so it makes no strings.
+ */
+function parseHead(buf: Uint8Array, start: number, end: number): ResponseHead {
+  const head = { status: 0, length: 0, chunked: false, close: false };
+  for (let i = start + 9; i < start + 12; i++) head.status = head.status * 10 + buf[i]! - 48;
+  let line = buf.indexOf(LF, start) + 1;
+  while (line > 0 && line < end - 2) {
+    const next = buf.indexOf(LF, line) + 1;
+    if (startsWithName(buf, line, CONTENT_LENGTH)) {
+      head.length = 0;
+      for (let i = line + CONTENT_LENGTH.length; i < next; i++) {
+        const c = buf[i]!;
+        if (c >= 48 && c <= 57) head.length = head.length * 10 + c - 48;
+      }
+    } else if (startsWithName(buf, line, TRANSFER_ENCODING)) {
+      head.chunked = contains(buf, line + TRANSFER_ENCODING.length, next, CHUNKED);
+    } else if (startsWithName(buf, line, CONNECTION)) {
+      head.close = contains(buf, line + CONNECTION.length, next, CLOSE);
+    }
+    line = next;
+  }
+  return head;
+}
+
+/** Case-insensitive match of lowercase `name` at `at`. */
+function startsWithName(buf: Uint8Array, at: number, name: Uint8Array): boolean {
+  for (let i = 0; i < name.length; i++) {
+    if ((buf[at + i]! | 0x20) !== (name[i]! | 0x20)) return false;
+  }
+  return true;
+}
+
+/** Case-insensitive search for lowercase `word` in `buf[from, to)`. */
+function contains(buf: Uint8Array, from: number, to: number, word: Uint8Array): boolean {
+  for (let i = from; i + word.length <= to; i++) {
+    if (startsWithName(buf, i, word)) return true;
+  }
+  return false;
 }
 
 /** Writes all of `data`; `Conn.write` may write only part of it. */
