@@ -156,6 +156,7 @@ export function detailTable(
     "p50 / p99 / max ms",
     "streams ended",
     "CPU % server / generator / other",
+    "per server CPU-second",
     "server RSS before → after",
   ];
   const lines = [row(header), row(header.map(() => "---"))];
@@ -186,11 +187,21 @@ export function detailTable(
           pct(m((r) => r.cpu?.generatorPct ?? NaN)),
           pct(m((r) => r.cpu?.otherPct ?? NaN)),
         ].join(" / "),
+        formatValue(m(workPerCpuSecond), "/s").replace(/\/s$/, ""),
         mem ? `${(mem.beforeKB / 1024).toFixed(0)} → ${(mem.afterKB / 1024).toFixed(0)} MB` : "—",
       ]));
     }
   }
   return lines.join("\n");
+}
+
+/**
+ * Deliveries (or, without subscribers, publishes) per second of server CPU time: what
+ * the server would do with a whole core to itself, robust to other work on the machine.
+ */
+function workPerCpuSecond(r: LoadResult): number {
+  const work = r.deliveries.received > 0 ? r.deliveries.received : r.publish.accepted;
+  return r.cpu && r.cpu.serverSeconds > 0 ? work / r.cpu.serverSeconds : NaN;
 }
 
 /** Other processes using more than this share of a core make a run's figures suspect. */

@@ -23,15 +23,14 @@ const MAX_QUEUED = 8 * 1024 * 1024;
 const MAX_HEAD = 16384;
 
 /**
- * One subscriber's socket. An event is written at once when the socket has been quiet for
- * a tick; under load, events queue and go out together on the next tick, so the server
- * spends its time on bytes rather than on one write per event per subscriber.
+ * One subscriber's socket. Events published in the same turn of the event loop, or while a
+ * write is in flight, go out together in one write: under load the server spends its time
+ * on bytes rather than on one write per event per subscriber.
  */
 class Sink {
   #queue: Uint8Array[] = [];
   #queued = 0;
   #busy = false;
-  #lastFlush = 0;
   closed = false;
 
   constructor(readonly conn: Deno.Conn) {}
@@ -43,8 +42,7 @@ class Sink {
     this.#queued += bytes.length;
     if (this.#busy) return;
     this.#busy = true;
-    if (performance.now() - this.#lastFlush >= TICK_MS) this.flush();
-    else if (pending.push(this) === 1) setTimeout(flushPending, TICK_MS);
+    if (dirty.push(this) === 1) queueMicrotask(flushDirty);
   }
 
   close(): void {
@@ -60,7 +58,6 @@ class Sink {
   async flush(): Promise<void> {
     try {
       while (this.#queue.length > 0 && !this.closed) {
-        this.#lastFlush = performance.now();
         const batch = concat(this.#queue, this.#queued);
         this.#queue = [];
         this.#queued = 0;
@@ -73,13 +70,12 @@ class Sink {
   }
 }
 
-/** The coalescing interval under load. */
-const TICK_MS = 2;
-let pending: Sink[] = [];
+/** Sinks with queued bytes, flushed once the current turn's requests are all handled. */
+let dirty: Sink[] = [];
 
-function flushPending(): void {
-  const sinks = pending;
-  pending = [];
+function flushDirty(): void {
+  const sinks = dirty;
+  dirty = [];
   for (const sink of sinks) sink.flush();
 }
 
