@@ -77,7 +77,7 @@ export class SubscriberSet {
   #opts: SubscriberOptions;
   #subs: Sub[] = [];
   #closing = false;
-  #waiter: PromiseWithResolvers<void> | null = null;
+  #waiter: (PromiseWithResolvers<void> & { timer: ReturnType<typeof setTimeout> }) | null = null;
 
   constructor(opts: SubscriberOptions) {
     this.#opts = opts;
@@ -121,12 +121,25 @@ export class SubscriberSet {
     return result;
   }
 
-  /** Resolves at the next delivery, or after `timeoutMs`, whichever comes first. */
+  /**
+   * Resolves at the next read that brings data, or after `timeoutMs`, whichever comes
+   * first. Callers waiting at the same time share one promise and one timer.
+   */
   progress(timeoutMs: number): Promise<void> {
-    this.#waiter ??= Promise.withResolvers<void>();
+    let waiter = this.#waiter;
+    if (waiter === null) {
+      const timer = setTimeout(() => this.#wake(), timeoutMs);
+      waiter = this.#waiter = { ...Promise.withResolvers<void>(), timer };
+    }
+    return waiter.promise;
+  }
+
+  #wake(): void {
     const waiter = this.#waiter;
-    const timer = setTimeout(() => waiter.resolve(), timeoutMs);
-    return waiter.promise.finally(() => clearTimeout(timer));
+    if (waiter === null) return;
+    this.#waiter = null;
+    clearTimeout(waiter.timer);
+    waiter.resolve();
   }
 
   /** Closes every connection and waits for the read loops to end. */
@@ -197,10 +210,7 @@ export class SubscriberSet {
         const n = await conn.read(buf);
         if (n === null) break;
         sub.decoder.push(buf, origin + performance.now(), n);
-        if (this.#waiter !== null) {
-          this.#waiter.resolve();
-          this.#waiter = null;
-        }
+        if (this.#waiter !== null) this.#wake();
       }
     } catch {
       // Closed locally or reset by the server; both end the stream.

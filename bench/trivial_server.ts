@@ -22,15 +22,19 @@ const CRLF_LF = encoder.encode("\n\r\n");
 const MAX_QUEUED = 8 * 1024 * 1024;
 const MAX_HEAD = 16384;
 
+/** Writes in flight at once: Deno slows down sharply with tens of thousands pending. */
+const MAX_WRITES = 64;
+
 /**
- * One subscriber's socket. Events published in the same turn of the event loop, or while a
- * write is in flight, go out together in one write: under load the server spends its time
- * on bytes rather than on one write per event per subscriber.
+ * One subscriber's socket. Events published while the sink waits for its turn, or while
+ * its write is in flight, go out together in one write: under load the server spends its
+ * time on bytes rather than on one write per event per subscriber.
  */
 class Sink {
   #queue: Uint8Array[] = [];
   #queued = 0;
-  #busy = false;
+  /** Waiting in {@link ready} or writing. */
+  #scheduled = false;
   closed = false;
 
   constructor(readonly conn: Deno.Conn) {}
@@ -40,9 +44,9 @@ class Sink {
     if (this.#queued + bytes.length > MAX_QUEUED) return this.close();
     this.#queue.push(bytes);
     this.#queued += bytes.length;
-    if (this.#busy) return;
-    this.#busy = true;
-    if (dirty.push(this) === 1) queueMicrotask(flushDirty);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    schedule(this);
   }
 
   close(): void {
@@ -55,28 +59,49 @@ class Sink {
     }
   }
 
-  async flush(): Promise<void> {
+  /** Writes what is queued now; what arrives meanwhile waits for the next turn. */
+  async write(): Promise<void> {
+    const batch = concat(this.#queue, this.#queued);
+    this.#queue = [];
+    this.#queued = 0;
     try {
-      while (this.#queue.length > 0 && !this.closed) {
-        const batch = concat(this.#queue, this.#queued);
-        this.#queue = [];
-        this.#queued = 0;
-        await writeAll(this.conn, batch);
-      }
+      if (!this.closed) await writeAll(this.conn, batch);
     } catch {
       this.close();
     }
-    this.#busy = false;
+    if (this.#queue.length > 0 && !this.closed) schedule(this);
+    else this.#scheduled = false;
   }
 }
 
-/** Sinks with queued bytes, flushed once the current turn's requests are all handled. */
-let dirty: Sink[] = [];
+/** Sinks with bytes to write, in turn order. */
+let ready: Sink[] = [];
+let readyNext = 0;
+let writing = 0;
+let pumpQueued = false;
 
-function flushDirty(): void {
-  const sinks = dirty;
-  dirty = [];
-  for (const sink of sinks) sink.flush();
+/** Queues `sink` for a write; writes start once the current turn's requests are handled. */
+function schedule(sink: Sink): void {
+  ready.push(sink);
+  if (pumpQueued) return;
+  pumpQueued = true;
+  queueMicrotask(pump);
+}
+
+function pump(): void {
+  pumpQueued = false;
+  while (writing < MAX_WRITES && readyNext < ready.length) {
+    const sink = ready[readyNext++]!;
+    writing++;
+    sink.write().finally(() => {
+      writing--;
+      pump();
+    });
+  }
+  if (readyNext === ready.length) {
+    ready = [];
+    readyNext = 0;
+  }
 }
 
 function concat(parts: Uint8Array[], total: number): Uint8Array {
