@@ -51,3 +51,19 @@ export async function describeMachine(): Promise<string> {
   ];
   return parts.filter((p) => p !== null).join(", ");
 }
+
+/** The short commit hash of the git checkout holding `file`, or null outside git. */
+export async function gitCommit(file: string): Promise<string | null> {
+  try {
+    const dir = file.slice(0, file.lastIndexOf("/")) || ".";
+    const out = await new Deno.Command("git", {
+      args: ["-C", dir, "log", "-1", "--format=%h %cs"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    return out.success && text ? text : null;
+  } catch {
+    return null;
+  }
+}

@@ -8,7 +8,7 @@
 
 import { errorMessage, log } from "../lib/log.ts";
 import type { LoadResult, LoadSpec } from "./load_spec.ts";
-import { describeMachine, loadAverage } from "./machine.ts";
+import { describeMachine, gitCommit, loadAverage } from "./machine.ts";
 import { NCHAN_MODULE } from "./nchan.ts";
 import { type BenchOptions, parseOptions, USAGE } from "./options.ts";
 import { openFileLimit, spawnPinned } from "./proc.ts";
@@ -172,7 +172,9 @@ async function main(args: string[]): Promise<number> {
   }
 
   const columns = planned.map((p) => p.column);
+  const commit = await gitCommit(opts.server);
   print(`\nMachine: ${machine}; load average at the end ${loadAverage().toFixed(2)}`);
+  if (commit) print(`DenoPubSub: ${opts.server} at commit ${commit}`);
   print(
     `Server on CPU ${cpus.server ?? "any"}, load generator on CPU ${cpus.load ?? "any"}; ` +
       `medians of ${opts.repeat} run${opts.repeat > 1 ? "s" : ""}${
