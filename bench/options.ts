@@ -20,6 +20,8 @@ export interface BenchOptions {
   engines: string[];
   /** Runs per target per scenario; the table shows medians. */
   repeat: number;
+  /** Extra attempts for a run disturbed by other processes. */
+  retryBusy: number;
   /** Measure the generator against the trivial server too. */
   ceiling: boolean;
   /** Where to write every raw result as JSON, or null. */
@@ -37,6 +39,8 @@ export const USAGE = `Usage: deno task bench [options]
   --server PATH       DenoPubSub entry module (default: main.ts of this repository)
   --engine NAME       run DenoPubSub with server.engine NAME (repeatable)
   --repeat N          runs per target and scenario; medians are shown (default 3, quick 1)
+  --retry-busy N      run again, up to N times, when other processes took over half a core
+                      during a run; the least disturbed run counts (default 2, quick 0)
   --no-ceiling        skip the generator-ceiling runs against the trivial server
   --json FILE         write every raw result to FILE
   --help              show this help
@@ -64,6 +68,7 @@ export function parseOptions(args: string[]): BenchOptions {
       server: { type: "string", default: DEFAULT_SERVER },
       engine: { type: "string", multiple: true, default: [] },
       repeat: { type: "string" },
+      "retry-busy": { type: "string" },
       "no-ceiling": { type: "boolean", default: false },
       json: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
@@ -78,6 +83,12 @@ export function parseOptions(args: string[]): BenchOptions {
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 9) {
     throw new Error(`--repeat must be a whole number from 1 to 9, got ${values.repeat}`);
   }
+  const retryBusy = values["retry-busy"] === undefined
+    ? (values.quick ? 0 : 2)
+    : Number(values["retry-busy"]);
+  if (!Number.isInteger(retryBusy) || retryBusy < 0 || retryBusy > 5) {
+    throw new Error(`--retry-busy must be a whole number from 0 to 5, got ${values["retry-busy"]}`);
+  }
   return {
     nchan: values.vs.length > 0,
     quick: values.quick,
@@ -85,6 +96,7 @@ export function parseOptions(args: string[]): BenchOptions {
     server: values.server,
     engines: values.engine.flatMap((e) => e.split(",")).filter((e) => e !== ""),
     repeat,
+    retryBusy,
     ceiling: !values["no-ceiling"],
     json: values.json ?? null,
     help: values.help,
