@@ -1,0 +1,104 @@
+/**
+ * Command-line flags of `deno task bench`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+/** What a benchmark run does. */
+export interface BenchOptions {
+  /** Compare with nginx + nchan. */
+  nchan: boolean;
+  /** One run per target, shorter scenarios, fewer idle subscribers. */
+  quick: boolean;
+  /** Scenario letters or names; empty for all. */
+  scenarios: string[];
+  /** DenoPubSub's entry module. */
+  server: string;
+  /** Values of `server.engine` to run DenoPubSub with; empty for its default engine. */
+  engines: string[];
+  /** Runs per target per scenario; the table shows medians. */
+  repeat: number;
+  /** Extra attempts for a run disturbed by other processes. */
+  retryBusy: number;
+  /** Measure the generator against the trivial server too. */
+  ceiling: boolean;
+  /** Where to write every raw result as JSON, or null. */
+  json: string | null;
+  help: boolean;
+}
+
+/** The `--help` text. */
+export const USAGE = `Usage: deno task bench [options]
+
+  --vs nchan          also run nginx + nchan (Debian libnginx-mod-nchan) and print ratios
+  --quick             1 run per target, shorter scenarios, fewer idle subscribers
+  --scenario NAME     run only this scenario (a-g or its name; repeatable, or a,b,c)
+                      a fanout, b latency100, c latency10, d idle, e memory, f topics, g publish
+  --server PATH       DenoPubSub entry module (default: main.ts of this repository)
+  --engine NAME       run DenoPubSub with server.engine NAME (repeatable)
+  --repeat N          runs per target and scenario; medians are shown (default 3, quick 1)
+  --retry-busy N      run again, up to N times, when other processes took over half a core
+                      during a run; the least disturbed run counts (default 2, quick 0)
+  --no-ceiling        skip the generator-ceiling runs against the trivial server
+  --json FILE         write every raw result to FILE
+  --help              show this help
+`;
+
+const DEFAULT_SERVER = new URL("../main.ts", import.meta.url).pathname;
+
+/**
+ * Parses the flags.
+ *
+ * @throws {Error} with a one-line message for an unknown flag or a bad value.
+ * @example
+ * ```ts
+ * import { parseOptions } from "./options.ts";
+ * console.assert(parseOptions(["--vs", "nchan", "--quick"]).repeat === 1);
+ * ```
+ */
+export function parseOptions(args: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args,
+    options: {
+      vs: { type: "string", multiple: true, default: [] },
+      quick: { type: "boolean", default: false },
+      scenario: { type: "string", multiple: true, default: [] },
+      server: { type: "string", default: DEFAULT_SERVER },
+      engine: { type: "string", multiple: true, default: [] },
+      repeat: { type: "string" },
+      "retry-busy": { type: "string" },
+      "no-ceiling": { type: "boolean", default: false },
+      json: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  for (const vs of values.vs) {
+    if (vs !== "nchan") throw new Error(`--vs ${vs}: only nchan is known`);
+  }
+  const repeat = values.repeat === undefined ? (values.quick ? 1 : 3) : Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 9) {
+    throw new Error(`--repeat must be a whole number from 1 to 9, got ${values.repeat}`);
+  }
+  const retryBusy = values["retry-busy"] === undefined
+    ? (values.quick ? 0 : 2)
+    : Number(values["retry-busy"]);
+  if (!Number.isInteger(retryBusy) || retryBusy < 0 || retryBusy > 5) {
+    throw new Error(`--retry-busy must be a whole number from 0 to 5, got ${values["retry-busy"]}`);
+  }
+  return {
+    nchan: values.vs.length > 0,
+    quick: values.quick,
+    scenarios: values.scenario,
+    server: values.server,
+    engines: values.engine.flatMap((e) => e.split(",")).filter((e) => e !== ""),
+    repeat,
+    retryBusy,
+    ceiling: !values["no-ceiling"],
+    json: values.json ?? null,
+    help: values.help,
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * The servers a benchmark run compares: the trivial fan-out server (the generator's
+ * ceiling), DenoPubSub itself, and nginx + nchan. Each start gets a fresh process on a
+ * free loopback port, pinned to the server core, with its files in a temp dir.
+ *
+ * @module
+ */
+
+import { nchanConfig } from "./nchan.ts";
+import { freePort, type Spawned, spawnPinned, waitForPort } from "./proc.ts";
+
+/** Which server a target runs. */
+export type TargetId = "ceiling" | "ours" | "nchan";
+
+/** A started server. */
+export interface RunningServer {
+  readonly port: number;
+  /** The process whose memory is measured. */
+  readonly pid: number;
+  /** Stops the process and removes its temp dir. */
+  stop(): Promise<void>;
+}
+
+/** A server to measure and how the generator talks to it. */
+export interface Target {
+  readonly id: TargetId;
+  readonly label: string;
+  /** Subscribe and publish paths with `{topic}` in place of the topic. */
+  readonly subscribePath: string;
+  readonly publishPath: string;
+  /** Extra subscribe request header lines, each ending in `\r\n`. */
+  readonly subscribeHeaders: string;
+  /** Appended to each event body. */
+  readonly bodySuffix: string;
+  /** Starts a fresh instance pinned to `cpu` (null: unpinned). */
+  start(cpu: number | null): Promise<RunningServer>;
+}
+
+const READY_TIMEOUT_MS = 20_000;
+
+interface Launch {
+  cmd: string[];
+  port: number;
+  cpu: number | null;
+  /** Temp dir of this instance; holds `server.log` and is removed on stop. */
+  dir: string;
+  cwd?: string;
+}
+
+async function startProcess({ cmd, port, cpu, dir, cwd }: Launch): Promise<RunningServer> {
+  const proc: Spawned = spawnPinned(cmd, { cpu, logFile: `${dir}/server.log`, cwd });
+  const stop = async () => {
+    await proc.stop();
+    await Deno.remove(dir, { recursive: true });
+  };
+  try {
+    await waitForPort(port, READY_TIMEOUT_MS, proc.child.status);
+  } catch (err) {
+    const log = await Deno.readTextFile(`${dir}/server.log`).catch(() => "");
+    await stop();
+    const detail = log.trim().split("\n").slice(-3).join(" | ");
+    throw new Error(`${cmd[0]} ${(err as Error).message}${detail ? `: ${detail}` : ""}`);
+  }
+  return { port, pid: proc.pid, stop };
+}
+
+/** The trivial fan-out server in this directory: the load generator's ceiling. */
+export function ceilingTarget(): Target {
+  const script = new URL("./trivial_server.ts", import.meta.url).pathname;
+  return {
+    id: "ceiling",
+    label: "generator ceiling",
+    subscribePath: "/{topic}",
+    publishPath: "/{topic}",
+    subscribeHeaders: "",
+    bodySuffix: "",
+    async start(cpu) {
+      const dir = await Deno.makeTempDir({ prefix: "bench-ceiling-" });
+      const port = freePort();
+      const cmd = [Deno.execPath(), "run", "--allow-net=127.0.0.1", script, String(port)];
+      return await startProcess({ cmd, port, cpu, dir });
+    },
+  };
+}
+
+/**
+ * DenoPubSub started from `entry` (its `main.ts`) with a temp config: loopback only,
+ * loopback publishers, history in memory, and any `extra` server keys (such as
+ * `engine: node`).
+ */
+export function oursTarget(entry: string, label: string, extra: Record<string, string>): Target {
+  const cwd = entry.slice(0, entry.lastIndexOf("/")) || ".";
+  return {
+    id: "ours",
+    label,
+    subscribePath: "/{topic}",
+    publishPath: "/{topic}",
+    subscribeHeaders: "",
+    bodySuffix: "",
+    async start(cpu) {
+      const dir = await Deno.makeTempDir({ prefix: "bench-ours-" });
+      const port = freePort();
+      const extraLines = Object.entries(extra).map(([k, v]) => `  ${k}: ${v}\n`).join("");
+      await Deno.writeTextFile(
+        `${dir}/pubsub.yaml`,
+        `server:\n  port: ${port}\n  bind: 127.0.0.1\n  backlog:\n    size: 10000\n${extraLines}` +
+          `clients:\n  payloaders:\n    - 127.0.0.1/32\n`,
+      );
+      await Deno.writeTextFile(`${dir}/pubsub_acl.yaml`, "{}\n");
+      // The server gets every permission: which ones it needs is its own business, and
+      // the benchmark must not break when that changes.
+      const cmd = [Deno.execPath(), "run", "-A", entry, "--config", `${dir}/pubsub.yaml`];
+      cmd.push("--acl", `${dir}/pubsub_acl.yaml`, "--log-level", "warn");
+      return await startProcess({ cmd, port, cpu, dir, cwd });
+    },
+  };
+}
+
+/** nginx + nchan with a throwaway config; `maxFiles` bounds its connections. */
+export function nchanTarget(maxFiles: number): Target {
+  return {
+    id: "nchan",
+    label: "nginx + nchan",
+    subscribePath: "/sub/{topic}",
+    publishPath: "/pub/{topic}",
+    subscribeHeaders: "TE: chunked\r\n",
+    bodySuffix: "\n",
+    async start(cpu) {
+      const dir = await Deno.makeTempDir({ prefix: "bench-nchan-" });
+      const port = freePort();
+      await Deno.writeTextFile(`${dir}/nginx.conf`, nchanConfig(dir, port, maxFiles));
+      const cmd = ["nginx", "-p", dir, "-c", `${dir}/nginx.conf`, "-e", `${dir}/error.log`];
+      return await startProcess({ cmd, port, cpu, dir });
+    },
+  };
+}
