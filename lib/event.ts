@@ -105,32 +105,38 @@ export interface PublishTarget {
 export function buildEvent(target: PublishTarget, body: string, nowMs = Date.now()): Event {
   const cursor = newCursor(nowMs);
   const timestamp = nowMs / 1000;
-  const envelope = {
-    pubsub_timestamp: timestamp,
-    pubsub_topics: target.topics,
-    pubsub_path: target.path,
-    pubsub_cursor: cursor,
-  };
   return new Event({
     cursor,
     timestamp,
     topics: target.topics,
     path: target.path,
     private: target.private,
-    json: withEnvelope(body, envelope),
+    json: withEnvelope(body, target, timestamp, cursor),
   });
 }
 
-function withEnvelope(body: string, envelope: Record<string, unknown>): string {
+function withEnvelope(body: string, target: PublishTarget, timestamp: number, cursor: string) {
   // Fast path: the publisher's text is kept byte for byte and the envelope appended. It
   // applies when the text cannot break NDJSON framing and sets no envelope key itself.
   if (!/[\n\r]|pubsub_/.test(body)) {
     const value = parseObject(body, false);
     const text = body.trim();
-    const sep = Object.keys(value).length === 0 ? "" : ",";
-    return text.slice(0, -1) + sep + JSON.stringify(envelope).slice(1);
+    const envelope = `"pubsub_timestamp":${timestamp},"pubsub_topics":${
+      JSON.stringify(target.topics)
+    },"pubsub_path":${JSON.stringify(target.path)},"pubsub_cursor":"${cursor}"}`;
+    return text.slice(0, -1) + (isEmpty(value) ? "" : ",") + envelope;
   }
-  return JSON.stringify(Object.assign(parseObject(body, true), envelope));
+  return JSON.stringify(Object.assign(parseObject(body, true), {
+    pubsub_timestamp: timestamp,
+    pubsub_topics: target.topics,
+    pubsub_path: target.path,
+    pubsub_cursor: cursor,
+  }));
+}
+
+function isEmpty(value: object): boolean {
+  for (const _ in value) return false;
+  return true;
 }
 
 // `JSON.rawJSON` is in V8 but not yet in TypeScript's lib files.
