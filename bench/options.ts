@@ -18,6 +18,8 @@ export interface BenchOptions {
   server: string;
   /** Values of `server.engine` to run DenoPubSub with; empty for its default engine. */
   engines: string[];
+  /** Also run DenoPubSub with `server.backlog.storage` set, beside each engine. */
+  storage: boolean;
   /** Runs per target per scenario; the table shows medians. */
   repeat: number;
   /** Extra attempts for a run disturbed by other processes. */
@@ -38,6 +40,7 @@ export const USAGE = `Usage: deno task bench [options]
                       a fanout, b latency100, c latency10, d idle, e memory, f topics, g publish
   --server PATH       DenoPubSub entry module (default: main.ts of this repository)
   --engine NAME       run DenoPubSub with server.engine NAME (repeatable)
+  --storage           also run DenoPubSub with its history on disk (server.backlog.storage)
   --repeat N          runs per target and scenario; medians are shown (default 3, quick 1)
   --retry-busy N      run again, up to N times, when other processes took over half a core
                       during a run; the least disturbed run counts (default 2, quick 0)
@@ -67,6 +70,7 @@ export function parseOptions(args: string[]): BenchOptions {
       scenario: { type: "string", multiple: true, default: [] },
       server: { type: "string", default: DEFAULT_SERVER },
       engine: { type: "string", multiple: true, default: [] },
+      storage: { type: "boolean", default: false },
       repeat: { type: "string" },
       "retry-busy": { type: "string" },
       "no-ceiling": { type: "boolean", default: false },
@@ -95,6 +99,7 @@ export function parseOptions(args: string[]): BenchOptions {
     scenarios: values.scenario,
     server: values.server,
     engines: values.engine.flatMap((e) => e.split(",")).filter((e) => e !== ""),
+    storage: values.storage,
     repeat,
     retryBusy,
     ceiling: !values["no-ceiling"],

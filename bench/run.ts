@@ -49,11 +49,14 @@ async function planTargets(opts: BenchOptions, maxFiles: number): Promise<Planne
   }
   if (await exists(opts.server)) {
     for (const engine of opts.engines.length ? opts.engines : [null]) {
-      const label = engine ? `DenoPubSub (${engine})` : "DenoPubSub";
-      planned.push({
-        target: oursTarget(opts.server, label, engine ? { engine } : {}),
-        column: { key: engine ? `ours:${engine}` : "ours", label, kind: "ours" },
-      });
+      for (const storage of opts.storage ? [false, true] : [false]) {
+        const variant = [engine, storage ? "storage" : null].filter(Boolean).join(", ");
+        const label = variant ? `DenoPubSub (${variant})` : "DenoPubSub";
+        planned.push({
+          target: oursTarget(opts.server, label, engine ? { engine } : {}, storage),
+          column: { key: variant ? `ours:${variant}` : "ours", label, kind: "ours" },
+        });
+      }
     }
   } else {
     log.warn("DenoPubSub not found; its column is skipped", { server: opts.server });

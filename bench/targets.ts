@@ -86,9 +86,14 @@ export function ceilingTarget(): Target {
 /**
  * DenoPubSub started from `entry` (its `main.ts`) with a temp config: loopback only,
  * loopback publishers, history in memory, and any `extra` server keys (such as
- * `engine: node`).
+ * `engine: node`); with `storage`, the history is kept in a log file in the temp folder.
  */
-export function oursTarget(entry: string, label: string, extra: Record<string, string>): Target {
+export function oursTarget(
+  entry: string,
+  label: string,
+  extra: Record<string, string>,
+  storage = false,
+): Target {
   const cwd = entry.slice(0, entry.lastIndexOf("/")) || ".";
   return {
     id: "ours",
@@ -101,10 +106,11 @@ export function oursTarget(entry: string, label: string, extra: Record<string, s
       const dir = await Deno.makeTempDir({ prefix: "bench-ours-" });
       const port = freePort();
       const extraLines = Object.entries(extra).map(([k, v]) => `  ${k}: ${v}\n`).join("");
+      const storageLine = storage ? `    storage: ${dir}/history.log\n` : "";
       await Deno.writeTextFile(
         `${dir}/pubsub.yaml`,
-        `server:\n  port: ${port}\n  bind: 127.0.0.1\n  backlog:\n    size: 10000\n${extraLines}` +
-          `clients:\n  payloaders:\n    - 127.0.0.1/32\n`,
+        `server:\n  port: ${port}\n  bind: 127.0.0.1\n  backlog:\n    size: 10000\n${storageLine}` +
+          `${extraLines}clients:\n  payloaders:\n    - 127.0.0.1/32\n`,
       );
       await Deno.writeTextFile(`${dir}/pubsub_acl.yaml`, "{}\n");
       // The server gets every permission: which ones it needs is its own business, and
