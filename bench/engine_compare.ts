@@ -9,6 +9,7 @@
  * ```sh
  * taskset -c 1 deno run --allow-run --allow-read --allow-write --allow-env --allow-net=127.0.0.1 \
  *   bench/engine_compare.ts [--runs 3] [--idle 9900] [--engines deno,node] [--ceiling] \
+ *   [--phases idle,publish,fanout] \
  *   [--main OTHER_CHECKOUT/main.ts]
  * ```
  *
@@ -371,6 +372,7 @@ const args = parseArgs({
     idle: { type: "string", default: "9900" },
     seconds: { type: "string", default: "5" },
     engines: { type: "string", default: "deno,node" },
+    phases: { type: "string", default: "idle,publish,fanout" },
     ceiling: { type: "boolean", default: false },
     main: { type: "string" },
   },
@@ -388,11 +390,18 @@ if (args.values.ceiling) {
   const [rate, cpu] = await measure(runs, () => publishRun("trivial", seconds));
   out(`generator ceiling (trivial node:http 202): publishes/s ${rate}; server CPU µs each ${cpu}`);
 }
+const phases = args.values.phases.split(",");
 for (const engine of args.values.engines.split(",")) {
-  const [first, next] = await measure(runs, () => idleRun(engine, idle));
-  out(`${engine}: RSS KiB per idle subscriber, first ${idle}: ${first}; next ${idle}: ${next}`);
-  const [rate, cpu] = await measure(runs, () => publishRun(engine, seconds));
-  out(`${engine}: publishes/s ${rate}; server CPU µs each ${cpu}`);
-  const [fanout, fanoutCpu] = await measure(runs, () => fanoutRun(engine, seconds));
-  out(`${engine}: fan-out deliveries/s ${fanout}; server CPU µs per 1,000 ${fanoutCpu}`);
+  if (phases.includes("idle")) {
+    const [first, next] = await measure(runs, () => idleRun(engine, idle));
+    out(`${engine}: RSS KiB per idle subscriber, first ${idle}: ${first}; next ${idle}: ${next}`);
+  }
+  if (phases.includes("publish")) {
+    const [rate, cpu] = await measure(runs, () => publishRun(engine, seconds));
+    out(`${engine}: publishes/s ${rate}; server CPU µs each ${cpu}`);
+  }
+  if (phases.includes("fanout")) {
+    const [fanout, cpu] = await measure(runs, () => fanoutRun(engine, seconds));
+    out(`${engine}: fan-out deliveries/s ${fanout}; server CPU µs per 1,000 ${cpu}`);
+  }
 }
