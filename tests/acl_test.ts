@@ -4,7 +4,7 @@ import { Acl, type AclCheck, loadAcl } from "../lib/acl.ts";
 import { ConfigError } from "../lib/config.ts";
 import { configureLog } from "../lib/log.ts";
 import { hashPassword } from "../lib/password.ts";
-import { basic, publish, startServer, StreamClient } from "./helpers.ts";
+import { basic, engineTest, publish, startServer, StreamClient } from "./helpers.ts";
 
 /** Cheap scrypt parameters: the stored format is the same, the tests stay quick. */
 const FAST = { N: 1024, r: 8, p: 1 };
@@ -149,8 +149,8 @@ Deno.test("Acl.parse() errors name the file, the user key and the problem", () =
   }
 });
 
-Deno.test("a private event reaches only subscribers whose segment it covers", async () => {
-  const srv = await startServer({}, USERS);
+engineTest("a private event reaches only subscribers whose segment it covers", async (t) => {
+  const srv = await t.start({}, USERS);
   try {
     const alice = await StreamClient.open(`${srv.url}/git`, {
       headers: { Authorization: basic("alice", USERS.alice.password) },
@@ -175,8 +175,8 @@ Deno.test("a private event reaches only subscribers whose segment it covers", as
   }
 });
 
-Deno.test("a private event still needs the subscription's own topics", async () => {
-  const srv = await startServer({}, USERS);
+engineTest("a private event still needs the subscription's own topics", async (t) => {
+  const srv = await t.start({}, USERS);
   try {
     const auth = { Authorization: basic("alice", USERS.alice.password) };
     const mail = await StreamClient.open(`${srv.url}/email`, { headers: auth });
@@ -192,8 +192,8 @@ Deno.test("a private event still needs the subscription's own topics", async () 
   }
 });
 
-Deno.test("wrong credentials answer 401 with WWW-Authenticate", async () => {
-  const srv = await startServer({}, USERS);
+engineTest("wrong credentials answer 401 with WWW-Authenticate", async (t) => {
+  const srv = await t.start({}, USERS);
   try {
     const headers = [
       basic("alice", "wrong"),
@@ -219,8 +219,8 @@ Deno.test("wrong credentials answer 401 with WWW-Authenticate", async () => {
   }
 });
 
-Deno.test("secure topics need a user granted every secure topic in the path", async () => {
-  const srv = await startServer({
+engineTest("secure topics need a user granted every secure topic in the path", async (t) => {
+  const srv = await t.start({
     clients: { payloaders: ["10.0.0.0/8"], secure_topics: ["svn", "infra"] },
   }, USERS);
   try {
@@ -241,48 +241,51 @@ Deno.test("secure topics need a user granted every secure topic in the path", as
   }
 });
 
-Deno.test("an ACL reload shrinks and revokes private events on open streams at once", async () => {
-  const srv = await startServer({}, USERS);
-  try {
-    const alice = await StreamClient.open(`${srv.url}/git`, {
-      headers: { Authorization: basic("alice", USERS.alice.password) },
-    });
-    await publish(`${srv.url}/private/git/privaterepo.git`, { n: 1 });
-    assert.equal((await alice.next()).n, 1);
+engineTest(
+  "an ACL reload shrinks and revokes private events on open streams at once",
+  async (t) => {
+    const srv = await t.start({}, USERS);
+    try {
+      const alice = await StreamClient.open(`${srv.url}/git`, {
+        headers: { Authorization: basic("alice", USERS.alice.password) },
+      });
+      await publish(`${srv.url}/private/git/privaterepo.git`, { n: 1 });
+      assert.equal((await alice.next()).n, 1);
 
-    const narrower = { ...USERS.alice, acl: { repo: ["git", "privaterepo.git", "main"] } };
-    await Deno.writeTextFile(srv.files.acl, stringify({ ...USERS, alice: narrower }));
-    assert.ok(await srv.app.reload("acl"));
-    await publish(`${srv.url}/private/git/privaterepo.git`, { n: 1.5 });
-    await publish(`${srv.url}/private/git/privaterepo.git/main`, { n: 1.6 });
-    assert.equal((await alice.next()).n, 1.6, "the shrunk segment applies without a reconnect");
+      const narrower = { ...USERS.alice, acl: { repo: ["git", "privaterepo.git", "main"] } };
+      await Deno.writeTextFile(srv.files.acl, stringify({ ...USERS, alice: narrower }));
+      assert.ok(await srv.app.reload("acl"));
+      await publish(`${srv.url}/private/git/privaterepo.git`, { n: 1.5 });
+      await publish(`${srv.url}/private/git/privaterepo.git/main`, { n: 1.6 });
+      assert.equal((await alice.next()).n, 1.6, "the shrunk segment applies without a reconnect");
 
-    await Deno.writeTextFile(srv.files.acl, stringify({ bob: USERS.bob }));
-    assert.ok(await srv.app.reload("acl"));
-    await publish(`${srv.url}/private/git/privaterepo.git`, { n: 2 });
-    await publish(`${srv.url}/git/public`, { n: 3 });
-    assert.equal((await alice.next()).n, 3, "private event withheld, stream still open");
+      await Deno.writeTextFile(srv.files.acl, stringify({ bob: USERS.bob }));
+      assert.ok(await srv.app.reload("acl"));
+      await publish(`${srv.url}/private/git/privaterepo.git`, { n: 2 });
+      await publish(`${srv.url}/git/public`, { n: 3 });
+      assert.equal((await alice.next()).n, 3, "private event withheld, stream still open");
 
-    await Deno.writeTextFile(srv.files.acl, stringify({ ...USERS, carol: { password: "c" } }));
-    assert.ok(await srv.app.reload("acl"));
-    const carol = await fetch(`${srv.url}/git`, {
-      headers: { Authorization: basic("carol", "c") },
-    });
-    assert.equal(carol.status, 200, "a user added by reload can log in");
-    await carol.body?.cancel();
+      await Deno.writeTextFile(srv.files.acl, stringify({ ...USERS, carol: { password: "c" } }));
+      assert.ok(await srv.app.reload("acl"));
+      const carol = await fetch(`${srv.url}/git`, {
+        headers: { Authorization: basic("carol", "c") },
+      });
+      assert.equal(carol.status, 200, "a user added by reload can log in");
+      await carol.body?.cancel();
 
-    await Deno.writeTextFile(srv.files.acl, "alice: [broken");
-    assert.equal(await srv.app.reload("acl"), false, "an invalid ACL is refused");
-    const stillCarol = await fetch(`${srv.url}/git`, {
-      headers: { Authorization: basic("carol", "c") },
-    });
-    assert.equal(stillCarol.status, 200, "the running ACL stays in force");
-    await stillCarol.body?.cancel();
-    await alice.close();
-  } finally {
-    await srv.close();
-  }
-});
+      await Deno.writeTextFile(srv.files.acl, "alice: [broken");
+      assert.equal(await srv.app.reload("acl"), false, "an invalid ACL is refused");
+      const stillCarol = await fetch(`${srv.url}/git`, {
+        headers: { Authorization: basic("carol", "c") },
+      });
+      assert.equal(stillCarol.status, 200, "the running ACL stays in force");
+      await stillCarol.body?.cancel();
+      await alice.close();
+    } finally {
+      await srv.close();
+    }
+  },
+);
 
 Deno.test("a storm of 200 wrong passwords does not stop delivery or cached logins", async () => {
   const alice = { password: await hashPassword("right", FAST), acl: { all: ["storm"] } };

@@ -3,6 +3,7 @@ import { importBacklog, startApp } from "../lib/app.ts";
 import { stringify } from "yaml";
 import {
   basic,
+  engineTest,
   type Line,
   publish,
   startServer,
@@ -23,31 +24,36 @@ async function take(sub: StreamClient, n: number): Promise<Line[]> {
   return lines;
 }
 
-Deno.test("X-Fetch-Since replays retained events at or after a time, then goes live", async () => {
-  const srv = await startServer(BACKLOG);
-  try {
-    for (let i = 0; i < 3; i++) {
-      assert.equal(await publish(`${srv.url}/t`, { i }), 202);
-      await new Promise((r) => setTimeout(r, 3)); // distinct millisecond timestamps
+engineTest(
+  "X-Fetch-Since replays retained events at or after a time, then goes live",
+  async (t) => {
+    const srv = await t.start(BACKLOG);
+    try {
+      for (let i = 0; i < 3; i++) {
+        assert.equal(await publish(`${srv.url}/t`, { i }), 202);
+        await new Promise((r) => setTimeout(r, 3)); // distinct millisecond timestamps
+      }
+      const probe = await StreamClient.open(`${srv.url}/t`, { headers: { "X-Fetch-Since": "0" } });
+      const all = await take(probe, 3);
+      await probe.close();
+      const third = all[2]!.pubsub_timestamp as number;
+      for (const since of [String(third), String(Math.floor(third * 1000) / 1000)]) {
+        const sub = await StreamClient.open(`${srv.url}/t`, {
+          headers: { "X-Fetch-Since": since },
+        });
+        assert.equal((await sub.next()).i, 2, `since ${since}`);
+        await publish(`${srv.url}/t`, { live: true });
+        assert.equal((await sub.next()).live, true);
+        await sub.close();
+      }
+    } finally {
+      await srv.close();
     }
-    const probe = await StreamClient.open(`${srv.url}/t`, { headers: { "X-Fetch-Since": "0" } });
-    const all = await take(probe, 3);
-    await probe.close();
-    const third = all[2]!.pubsub_timestamp as number;
-    for (const since of [String(third), String(Math.floor(third * 1000) / 1000)]) {
-      const sub = await StreamClient.open(`${srv.url}/t`, { headers: { "X-Fetch-Since": since } });
-      assert.equal((await sub.next()).i, 2, `since ${since}`);
-      await publish(`${srv.url}/t`, { live: true });
-      assert.equal((await sub.next()).live, true);
-      await sub.close();
-    }
-  } finally {
-    await srv.close();
-  }
-});
+  },
+);
 
-Deno.test("X-Fetch-Since-Cursor replays the events after that cursor", async () => {
-  const srv = await startServer(BACKLOG);
+engineTest("X-Fetch-Since-Cursor replays the events after that cursor", async (t) => {
+  const srv = await t.start(BACKLOG);
   try {
     const first = await StreamClient.open(`${srv.url}/t`);
     await publishAll(srv.url, 0, 5);
@@ -66,31 +72,34 @@ Deno.test("X-Fetch-Since-Cursor replays the events after that cursor", async () 
   }
 });
 
-Deno.test("a cursor older than the history replays all of it and says events were missed", async () => {
-  const srv = await startServer({ server: { backlog: { size: 3 } } });
-  try {
-    const first = await StreamClient.open(`${srv.url}/t`);
-    await publishAll(srv.url, 0, 6);
-    const seen = await take(first, 6);
-    await first.close();
-    const sub = await StreamClient.open(`${srv.url}/t`, {
-      headers: { "X-Fetch-Since-Cursor": String(seen[0]!.pubsub_cursor) },
-    });
-    assert.equal(sub.response.headers.get("x-backlog-truncated"), "true");
-    assert.deepEqual((await take(sub, 3)).map((l) => l.i), [3, 4, 5]);
-    await sub.close();
+engineTest(
+  "a cursor older than the history replays all of it and says events were missed",
+  async (t) => {
+    const srv = await t.start({ server: { backlog: { size: 3 } } });
+    try {
+      const first = await StreamClient.open(`${srv.url}/t`);
+      await publishAll(srv.url, 0, 6);
+      const seen = await take(first, 6);
+      await first.close();
+      const sub = await StreamClient.open(`${srv.url}/t`, {
+        headers: { "X-Fetch-Since-Cursor": String(seen[0]!.pubsub_cursor) },
+      });
+      assert.equal(sub.response.headers.get("x-backlog-truncated"), "true");
+      assert.deepEqual((await take(sub, 3)).map((l) => l.i), [3, 4, 5]);
+      await sub.close();
 
-    const unknown = "ffffffff-ffff-7fff-bfff-ffffffffffff";
-    const none = await StreamClient.open(`${srv.url}/t`, {
-      headers: { "X-Fetch-Since-Cursor": unknown },
-    });
-    assert.equal(none.response.headers.get("x-backlog-truncated"), null);
-    await none.expectSilence();
-    await none.close();
-  } finally {
-    await srv.close();
-  }
-});
+      const unknown = "ffffffff-ffff-7fff-bfff-ffffffffffff";
+      const none = await StreamClient.open(`${srv.url}/t`, {
+        headers: { "X-Fetch-Since-Cursor": unknown },
+      });
+      assert.equal(none.response.headers.get("x-backlog-truncated"), null);
+      await none.expectSilence();
+      await none.close();
+    } finally {
+      await srv.close();
+    }
+  },
+);
 
 Deno.test("replay honours the subscription's topics and the ACL for private events", async () => {
   const users = { alice: { password: "pw", acl: { repo: ["git", "repo"] } } };
@@ -114,8 +123,8 @@ Deno.test("replay honours the subscription's topics and the ACL for private even
   }
 });
 
-Deno.test("replay with no history configured replays nothing", async () => {
-  const srv = await startServer();
+engineTest("replay with no history configured replays nothing", async (t) => {
+  const srv = await t.start();
   try {
     await publishAll(srv.url, 0, 2);
     const sub = await StreamClient.open(`${srv.url}/t`, { headers: { "X-Fetch-Since": "0" } });
@@ -126,8 +135,8 @@ Deno.test("replay with no history configured replays nothing", async () => {
   }
 });
 
-Deno.test("a bad X-Fetch-Since answers 400", async () => {
-  const srv = await startServer(BACKLOG);
+engineTest("a bad X-Fetch-Since answers 400", async (t) => {
+  const srv = await t.start(BACKLOG);
   try {
     const res = await fetch(`${srv.url}/t`, { headers: { "X-Fetch-Since": "yesterday" } });
     assert.equal(res.status, 400);
@@ -137,36 +146,39 @@ Deno.test("a bad X-Fetch-Since answers 400", async () => {
   }
 });
 
-Deno.test("replay hands over to live with no gap and no duplicate under a busy publisher", async () => {
-  const srv = await startServer({ server: { backlog: { size: 10_000 } } });
-  try {
-    const watcher = await StreamClient.open(`${srv.url}/busy`);
-    let next = 0;
-    let publishing = true;
-    const publisher = (async () => {
-      while (publishing && next < 3000) await publish(`${srv.url}/busy`, { i: next++ });
-    })();
-    // Reconnect several times mid-stream, each time from the last cursor seen.
-    let last = await watcher.next();
-    await watcher.close();
-    const received = [last.i as number];
-    for (let round = 0; round < 5; round++) {
-      const sub = await StreamClient.open(`${srv.url}/busy`, {
-        headers: { "X-Fetch-Since-Cursor": String(last.pubsub_cursor) },
-      });
-      for (let n = 0; n < 50; n++) {
-        last = await sub.next();
-        received.push(last.i as number);
+engineTest(
+  "replay hands over to live with no gap and no duplicate under a busy publisher",
+  async (t) => {
+    const srv = await t.start({ server: { backlog: { size: 10_000 } } });
+    try {
+      const watcher = await StreamClient.open(`${srv.url}/busy`);
+      let next = 0;
+      let publishing = true;
+      const publisher = (async () => {
+        while (publishing && next < 3000) await publish(`${srv.url}/busy`, { i: next++ });
+      })();
+      // Reconnect several times mid-stream, each time from the last cursor seen.
+      let last = await watcher.next();
+      await watcher.close();
+      const received = [last.i as number];
+      for (let round = 0; round < 5; round++) {
+        const sub = await StreamClient.open(`${srv.url}/busy`, {
+          headers: { "X-Fetch-Since-Cursor": String(last.pubsub_cursor) },
+        });
+        for (let n = 0; n < 50; n++) {
+          last = await sub.next();
+          received.push(last.i as number);
+        }
+        await sub.close();
       }
-      await sub.close();
+      publishing = false;
+      await publisher;
+      assert.deepEqual(received, received.map((_, k) => received[0]! + k), "contiguous, in order");
+    } finally {
+      await srv.close();
     }
-    publishing = false;
-    await publisher;
-    assert.deepEqual(received, received.map((_, k) => received[0]! + k), "contiguous, in order");
-  } finally {
-    await srv.close();
-  }
-});
+  },
+);
 
 Deno.test("history and cursors survive a restart with storage", async () => {
   const files = await writeFiles();
