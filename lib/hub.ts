@@ -7,7 +7,7 @@
 
 import { mayRead } from "./acl.ts";
 import type { Event } from "./event.ts";
-import { log } from "./log.ts";
+import { log, logEnabled } from "./log.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import type { CloseReason, Subscriber } from "./subscriber.ts";
 import { coveredBy, type TopicSet, TopicTrie, toTopicSet } from "./topics.ts";
@@ -65,11 +65,10 @@ export class Hub {
     this.metrics.bytesSent.inc(bytes);
     this.#subscribers.add(sub);
     for (const set of sub.topicSets) this.#trie.add(set, sub);
-    log.debug("subscribed", {
-      id: sub.id,
-      topics: sub.topicSets.map((s) => s.join("/")).join(","),
-      replayed: replay.length,
-    });
+    if (logEnabled("debug")) {
+      const topics = sub.topicSets.map((s) => s.join("/")).join(",");
+      log.debug("subscribed", { id: sub.id, topics, replayed: replay.length });
+    }
   }
 
   /** Removes a subscriber; called by the subscriber when its stream ends. */
