@@ -10,6 +10,7 @@
  * @module
  */
 
+import { concat } from "./bytes.ts";
 import { createServer, IncomingMessage, type Server, ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import type { Engine, Handler, ListenOptions, OpenStream, Peer } from "./engine.ts";
@@ -176,7 +177,7 @@ function readBody(
         req.pause();
         res.shouldKeepAlive = false;
       }
-      resolve(chunks.length === 1 ? chunks[0]! : concat(chunks, total));
+      resolve(chunks.length === 1 ? chunks[0]! : concat(chunks));
     };
     const onData = (chunk: Uint8Array<ArrayBuffer>) => {
       chunks.push(chunk);
@@ -186,16 +187,6 @@ function readBody(
     const onEnd = () => done(false);
     req.on("data", onData).on("end", onEnd).on("error", reject);
   });
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
 
 async function toRequest(

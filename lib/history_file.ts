@@ -16,6 +16,7 @@
  * @module
  */
 
+import { concat } from "./bytes.ts";
 import { Event, isCursor } from "./event.ts";
 import { type EventStub, MemoryHistory } from "./history_memory.ts";
 import { errorMessage, log } from "./log.ts";
@@ -101,19 +102,6 @@ export function encodeEntries(
     }
   }
   return concat(parts);
-}
-
-/** Joins byte arrays into one. */
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /**

@@ -33,11 +33,11 @@
  * @module
  */
 
+import { concat } from "./bytes.ts";
 import { dirname } from "node:path";
 import { cursorTimeMs, type Event, newCursor } from "./event.ts";
 import type { CursorReplay, History } from "./history.ts";
 import {
-  concat,
   encodeEntries,
   encodeRecords,
   type FileRef,

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { concat } from "./bytes.ts";
 import { HttpError } from "./http_error.ts";
 
 /**
@@ -42,13 +43,7 @@ export async function readBody(req: Request, limit: number): Promise<Uint8Array>
     if (total > limit) throw tooLarge(limit);
     chunks.push(chunk);
   }
-  const body = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return body;
+  return concat(chunks);
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
