@@ -14,6 +14,9 @@ import { coveredBy, type TopicSet, TopicTrie, toTopicSet } from "./topics.ts";
 
 const encoder = new TextEncoder();
 
+/** Keepalive pings are sent in this many slices spread over the interval. */
+const PING_SLICES = 10;
+
 /** The metrics the hub counts: deliveries, bytes enqueued, slow subscribers evicted. */
 export type HubMetrics = Pick<ServiceMetrics, "delivered" | "bytesSent" | "evictedSlow">;
 
@@ -33,6 +36,9 @@ export class Hub {
   readonly #trie = new TopicTrie<Subscriber>();
   readonly #subscribers = new Set<Subscriber>();
   readonly #timer: ReturnType<typeof setInterval>;
+  #tick = 0;
+  #pingCycle: Iterator<Subscriber> = [].values();
+  #pingSlice = 0;
   #delivery = 0;
   readonly metrics: HubMetrics;
 
@@ -42,7 +48,7 @@ export class Hub {
    */
   constructor(opts: { keepalive: number; metrics?: HubMetrics }) {
     this.metrics = opts.metrics ?? new ServiceMetrics();
-    this.#timer = setInterval(() => this.#ping(), opts.keepalive * 1000);
+    this.#timer = setInterval(() => this.#ping(), (opts.keepalive * 1000) / PING_SLICES);
   }
 
   /** Subscribers connected now. */
@@ -119,11 +125,23 @@ export class Hub {
     for (const sub of [...this.#subscribers]) sub.close("shutdown");
   }
 
+  /**
+   * Pings one slice of the subscribers; every subscriber is pinged once per keepalive
+   * interval. Spreading the pings keeps a burst of thousands of writes from delaying the
+   * events published meanwhile.
+   */
   #ping(): void {
+    if (this.#tick++ % PING_SLICES === 0) {
+      this.#pingCycle = this.#subscribers.values();
+      this.#pingSlice = Math.ceil(this.#subscribers.size / PING_SLICES);
+    }
     const line = stillAlive(false);
     const oldschool = stillAlive(true);
     let bytes = 0;
-    for (const sub of this.#subscribers) {
+    for (let n = 0; n < this.#pingSlice; n++) {
+      const next = this.#pingCycle.next();
+      if (next.done) break;
+      const sub = next.value;
       const frame = sub.oldschool ? oldschool : line;
       if (sub.send(frame)) bytes += frame.byteLength;
     }
