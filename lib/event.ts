@@ -45,6 +45,7 @@ export class Event {
   /** `json + "\n"`, the NDJSON framing. */
   readonly line: Uint8Array;
   #oldschool: Uint8Array | undefined;
+  #topicSet: ReadonlySet<string> | undefined;
 
   constructor(stored: StoredEvent) {
     this.cursor = stored.cursor;
@@ -65,6 +66,11 @@ export class Event {
       this.#oldschool = bytes;
     }
     return this.#oldschool;
+  }
+
+  /** The topics as a set, for subset checks; built once, shared by every subscriber. */
+  get topicSet(): ReadonlySet<string> {
+    return this.#topicSet ??= new Set(this.topics);
   }
 
   /** The fields storage keeps. */

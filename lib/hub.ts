@@ -10,7 +10,7 @@ import type { Event } from "./event.ts";
 import { log, logEnabled } from "./log.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import type { CloseReason, Subscriber } from "./subscriber.ts";
-import { coveredBy, type TopicSet, TopicTrie, toTopicSet } from "./topics.ts";
+import { coveredBy, TopicTrie, toTopicSet } from "./topics.ts";
 
 const encoder = new TextEncoder();
 
@@ -66,7 +66,7 @@ export class Hub {
     const hello = stillAlive(sub.oldschool);
     let bytes = sub.send(hello) ? hello.byteLength : 0;
     for (const event of replay) {
-      if (wants(sub, toTopicSet(event.topics), event)) bytes += sub.sendReplayed(event);
+      if (wants(sub, event)) bytes += sub.sendReplayed(event);
     }
     this.metrics.bytesSent.inc(bytes);
     this.#subscribers.add(sub);
@@ -97,7 +97,7 @@ export class Hub {
   publish(event: Event): void {
     const delivery = ++this.#delivery;
     const topics = toTopicSet(event.topics);
-    const topicSet = event.private ? new Set(topics) : null;
+    const topicSet = event.private ? event.topicSet : null;
     let sent = 0;
     let oldschool = 0;
     this.#trie.match(topics, (sub) => {
@@ -150,8 +150,8 @@ export class Hub {
 }
 
 /** True when one of the subscriber's sets is covered and, if private, its ACL allows it. */
-function wants(sub: Subscriber, topics: TopicSet, event: Event): boolean {
-  const has = new Set(topics);
+function wants(sub: Subscriber, event: Event): boolean {
+  const has = event.topicSet;
   if (!sub.topicSets.some((set) => coveredBy(set, has))) return false;
   return !event.private || mayRead(sub.principal, has);
 }
