@@ -24,3 +24,37 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
   }
   return out;
 }
+
+const encoder = new TextEncoder();
+/** Big enough that one allocation serves hundreds of typical events. */
+const SLAB_BYTES = 256 * 1024;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabAt = 0;
+
+/**
+ * UTF-8 encodes `text` into a slice of a shared slab. Allocating an `ArrayBuffer` costs
+ * about a microsecond each, more than encoding a small event; slices of one slab cost
+ * almost nothing. A slab lives as long as any slice of it, so keep this for bytes that
+ * are short-lived or kept together (event lines, which the history drops oldest first).
+ *
+ * @example
+ * ```ts
+ * import { encodeShared } from "./bytes.ts";
+ * const a = encodeShared("é\n"), b = encodeShared("x");
+ * console.assert(a.length === 3 && a.buffer === b.buffer);
+ * ```
+ */
+export function encodeShared(text: string): Uint8Array {
+  // UTF-16 code units become at most 3 bytes each.
+  const room = text.length * 3;
+  if (room > SLAB_BYTES / 4) return encoder.encode(text);
+  if (slabAt + room > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabAt = 0;
+  }
+  const { written } = encoder.encodeInto(text, slab.subarray(slabAt));
+  const bytes = slab.subarray(slabAt, slabAt + written);
+  // Slices start 8-byte aligned, which keeps copies out of them on fast paths.
+  slabAt += (written + 7) & ~7;
+  return bytes;
+}

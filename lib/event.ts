@@ -5,7 +5,8 @@
  * @module
  */
 
-const encoder = new TextEncoder();
+import { encodeShared } from "./bytes.ts";
+
 const NUL = new Uint8Array([0]);
 
 /** A published body that is not exactly one JSON object. */
@@ -54,7 +55,7 @@ export class Event {
     this.path = stored.path;
     this.private = stored.private;
     this.json = stored.json;
-    this.line = encoder.encode(stored.json + "\n");
+    this.line = encodeShared(stored.json + "\n");
   }
 
   /** `json + "\n\0"`: the framing PyPubSub's "oldschool" clients expect. */
