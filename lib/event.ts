@@ -172,6 +172,8 @@ function parseObject(body: string, exactNumbers: boolean): Record<string, unknow
 // millisecond still sort in publish order.
 let lastMs = 0;
 let counter = 0;
+/** The first two groups for `lastMs`, shared by the cursors of one millisecond. */
+let timeGroups = "";
 // Random bytes are drawn 4 KiB at a time: one call per 512 cursors instead of one each.
 const pool = new Uint8Array(4096);
 let poolAt = pool.length;
@@ -189,11 +191,9 @@ const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"
  */
 export function newCursor(nowMs = Date.now()): string {
   if (nowMs > lastMs) {
-    lastMs = nowMs;
-    counter = 0;
+    setCursorTime(nowMs);
   } else if (++counter > 0xfff) {
-    lastMs++;
-    counter = 0;
+    setCursorTime(lastMs + 1);
   }
   if (poolAt === pool.length) {
     crypto.getRandomValues(pool);
@@ -201,12 +201,18 @@ export function newCursor(nowMs = Date.now()): string {
   }
   const r = poolAt;
   poolAt += 8;
-  const t = lastMs.toString(16).padStart(12, "0");
   const a = (0x7000 | counter).toString(16);
   const b = HEX[0x80 | (pool[r]! & 0x3f)]! + HEX[pool[r + 1]!]!;
   let tail = "";
   for (let i = r + 2; i < r + 8; i++) tail += HEX[pool[i]!]!;
-  return `${t.slice(0, 8)}-${t.slice(8)}-${a}-${b}-${tail}`;
+  return `${timeGroups}${a}-${b}-${tail}`;
+}
+
+function setCursorTime(ms: number): void {
+  lastMs = ms;
+  counter = 0;
+  const t = ms.toString(16).padStart(12, "0");
+  timeGroups = `${t.slice(0, 8)}-${t.slice(8)}-`;
 }
 
 const CURSOR_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

@@ -37,6 +37,8 @@ export function pathTopics(path: string): string[] {
 
 /** Sorts and de-duplicates topics into a {@link TopicSet}. */
 export function toTopicSet(topics: readonly string[]): TopicSet {
+  // Most events have one topic: no set, no sort.
+  if (topics.length < 2) return topics;
   return [...new Set(topics)].sort();
 }
 
