@@ -162,16 +162,15 @@ export class TopicTrie<T> {
    * @param topics the event's topics as a {@link TopicSet} (sorted, unique).
    */
   match(topics: TopicSet, visit: (value: T) => void): void {
-    const position = new Map<string, number>();
-    topics.forEach((topic, i) => position.set(topic, i));
-    this.#walk(this.#root, topics, 0, position, visit);
+    this.#walk(this.#root, topics, 0, null, visit);
   }
 
+  /** `position` maps each event topic to its index; made on first need, once per match. */
   #walk(
     node: TrieNode<T>,
     topics: TopicSet,
     from: number,
-    position: Map<string, number>,
+    position: Map<string, number> | null,
     visit: (value: T) => void,
   ): void {
     if (node.values) { for (const value of node.values) visit(value); }
@@ -179,6 +178,7 @@ export class TopicTrie<T> {
     if (!children) return;
     if (children.size < topics.length - from) {
       // Fewer children than topics left: look each child up in the event instead.
+      position ??= new Map(topics.map((topic, i) => [topic, i]));
       for (const [topic, child] of children) {
         const at = position.get(topic);
         if (at !== undefined && at >= from) this.#walk(child, topics, at + 1, position, visit);
