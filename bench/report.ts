@@ -206,11 +206,13 @@ function workPerCpuSecond(r: LoadResult): number {
 
 /** Other processes using more than this share of a core make a run's figures suspect. */
 const BUSY_MACHINE_PCT = 25;
+/** A generator this busy is the bottleneck: the server could have done more. */
+const GENERATOR_BOUND_PCT = 90;
 
 /**
  * Warnings about runs whose figures do not mean what the table says: events lost,
- * subscribers that did not open, a fixed rate not reached, or a machine busy with other
- * work. One line each, as a Markdown list.
+ * subscribers that did not open, a fixed rate not reached, a generator that was the
+ * bottleneck, or a machine busy with other work. One line each, as a Markdown list.
  */
 export function runNotes(
   results: Results,
@@ -239,6 +241,13 @@ export function runNotes(
       const achieved = m((r) => r.publish.perSecond);
       if (rate !== null && achieved < rate * 0.95) {
         notes.push(`${at}: published ${achieved.toFixed(1)}/s of the ${rate}/s asked`);
+      }
+      const generator = m((r) => r.cpu?.generatorPct ?? NaN);
+      if (generator > GENERATOR_BOUND_PCT) {
+        notes.push(
+          `${at}: the generator used ${generator.toFixed(0)} % of its core: ` +
+            "the figure is the generator's limit, the server's is higher",
+        );
       }
       const other = m((r) => r.cpu?.otherPct ?? NaN);
       if (other > BUSY_MACHINE_PCT) {
