@@ -12,6 +12,7 @@ import { topicPath } from "./load_spec.ts";
 import { publish, type PublishResult } from "./publishers.ts";
 import { cpuUsage } from "node:process";
 import { readCpuSeconds, readMachineBusySeconds, readRssKB } from "./proc.ts";
+import { SlowSubscribers } from "./slow_subscribers.ts";
 import { SubscriberSet } from "./subscribers.ts";
 
 /** Subscribers connecting at once; stays well under the listen backlog. */
@@ -81,6 +82,12 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   if (spec.serverPid !== null) await warmUp(spec);
   const beforeKB = spec.serverPid === null ? 0 : await readRssKB(spec.serverPid);
   const opened = await subs.open(OPEN_CONCURRENCY, Date.now() + spec.openTimeoutMs);
+  const slow = await SlowSubscribers.open(
+    spec.port,
+    topicPath(spec.subscribePath, spec.topicPrefix, 0),
+    spec.subscribeHeaders,
+    spec.slowSubscribers,
+  );
   await sleep(spec.settleMs);
   const afterKB = spec.serverPid === null ? 0 : await readRssKB(spec.serverPid);
 
@@ -108,8 +115,10 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     cpu = cpuPercent(before, await cpuSample(spec.serverPid));
   }
   const endedEarly = subs.ended;
+  slow.close();
   await subs.close();
-  return summarize(spec, opened, endedEarly, { beforeKB, afterKB }, pub, subs, cpu);
+  const open = { ...opened, slow: slow.count };
+  return summarize(spec, open, endedEarly, { beforeKB, afterKB }, pub, subs, cpu);
 }
 
 interface CpuSample {
@@ -152,7 +161,7 @@ function perSecond(count: number, fromMs: number, toMs: number): number {
 
 function summarize(
   spec: LoadSpec,
-  opened: Awaited<ReturnType<SubscriberSet["open"]>>,
+  opened: Awaited<ReturnType<SubscriberSet["open"]>> & { slow: number },
   endedEarly: number,
   rss: { beforeKB: number; afterKB: number },
   pub: PublishResult | null,
@@ -173,6 +182,7 @@ function summarize(
       firstError: opened.firstError,
       openMs: opened.ms,
       endedEarly,
+      slow: opened.slow,
     },
     memory,
     publish: {

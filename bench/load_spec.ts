@@ -25,6 +25,11 @@ export interface LoadSpec {
   bodyBytes: number;
   /** Publisher connections; 0 publishes nothing. */
   publishers: number;
+  /**
+   * Subscribers to the first topic that send their request and never read: stalled
+   * clients, opened after the others. Not counted in deliveries.
+   */
+  slowSubscribers: number;
   /** Events per second, or null for as fast as accepted. */
   rate: number | null;
   durationMs: number;
@@ -49,6 +54,8 @@ export interface LoadResult {
     openMs: number;
     /** Streams the server ended during the run (for instance slow-subscriber eviction). */
     endedEarly: number;
+    /** Stalled subscribers open during the run (see {@link LoadSpec.slowSubscribers}). */
+    slow: number;
   };
   /** Server resident memory before and after opening the subscribers, or null. */
   memory: { beforeKB: number; afterKB: number; perSubscriberKB: number } | null;

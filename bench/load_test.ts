@@ -32,6 +32,7 @@ function spec(port: number, pid: number | null, changes: Partial<LoadSpec>): Loa
     bodySuffix: "",
     bodyBytes: 1024,
     publishers: 2,
+    slowSubscribers: 0,
     rate: 50,
     durationMs: 300,
     maxEvents: 1000,
@@ -54,6 +55,16 @@ Deno.test("runLoad at a fixed rate delivers every event to every subscriber", as
     equal(result.latency.count, result.deliveries.received);
     ok(result.latency.p50 >= 0 && result.latency.p99 <= result.latency.max);
     ok(result.memory !== null && result.memory.afterKB > 0);
+  });
+});
+
+Deno.test("runLoad holds a stalled subscriber apart from the counted ones", async () => {
+  await withTrivialServer(async (port, pid) => {
+    const result = await runLoad(spec(port, pid, { slowSubscribers: 1 }));
+    equal(result.subscribers.opened, 20);
+    equal(result.subscribers.slow, 1);
+    equal(result.deliveries.expected, result.publish.accepted * 20);
+    equal(result.deliveries.lost, 0);
   });
 });
 

@@ -24,6 +24,8 @@ export interface BenchOptions {
   repeat: number;
   /** Extra attempts for a run disturbed by other processes. */
   retryBusy: number;
+  /** Add a stalled subscriber to the scenarios that publish to subscribers. */
+  slow: boolean;
   /** Measure the generator against the trivial server too. */
   ceiling: boolean;
   /** Where to write every raw result as JSON, or null. */
@@ -45,6 +47,7 @@ export const USAGE = `Usage: deno task bench [options]
   --retry-busy N      run again, up to N times, when other processes took over half a core
                       during a run; the least disturbed run counts (default 2, quick 0)
   --no-ceiling        skip the generator-ceiling runs against the trivial server
+  --no-slow           leave out the stalled subscriber (one that never reads) in (a)-(d), (f)
   --json FILE         write every raw result to FILE
   --help              show this help
 `;
@@ -74,6 +77,7 @@ export function parseOptions(args: string[]): BenchOptions {
       repeat: { type: "string" },
       "retry-busy": { type: "string" },
       "no-ceiling": { type: "boolean", default: false },
+      "no-slow": { type: "boolean", default: false },
       json: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -103,6 +107,7 @@ export function parseOptions(args: string[]): BenchOptions {
     repeat,
     retryBusy,
     ceiling: !values["no-ceiling"],
+    slow: !values["no-slow"],
     json: values.json ?? null,
     help: values.help,
   };

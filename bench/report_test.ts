@@ -5,7 +5,15 @@ import { selectScenarios } from "./scenarios.ts";
 
 function publishRun(cpu: { generatorPct: number; otherPct: number }): LoadResult {
   return {
-    subscribers: { requested: 0, opened: 0, failed: 0, firstError: null, openMs: 0, endedEarly: 0 },
+    subscribers: {
+      requested: 0,
+      opened: 0,
+      failed: 0,
+      firstError: null,
+      openMs: 0,
+      endedEarly: 0,
+      slow: 0,
+    },
     memory: null,
     publish: { sent: 1000, accepted: 1000, rejected: 0, firstError: null, perSecond: 50_000 },
     deliveries: {

@@ -179,6 +179,7 @@ async function main(args: string[]): Promise<number> {
   const results = new Results();
   for (const scenario of scenarios) {
     const load = scenario.load(opts.quick);
+    if (!opts.slow) load.slowSubscribers = 0;
     if (load.subscribers > maxFiles - FD_RESERVE) {
       log.warn("open-file limit caps the subscribers", { scenario: scenario.id, maxFiles });
       load.subscribers = maxFiles - FD_RESERVE;
@@ -204,9 +205,12 @@ async function main(args: string[]): Promise<number> {
   if (commit) print(`DenoPubSub: ${opts.server} at commit ${commit}`);
   print(
     `Server on CPU ${cpus.server ?? "any"}, load generator on CPU ${cpus.load ?? "any"}; ` +
-      `medians of ${opts.repeat} run${opts.repeat > 1 ? "s" : ""}${
-        opts.quick ? " (quick)" : ""
-      }.\n`,
+      `medians of ${opts.repeat} run${opts.repeat > 1 ? "s" : ""}${opts.quick ? " (quick)" : ""}.`,
+  );
+  print(
+    opts.slow
+      ? "(a)-(d) and (f) also hold one stalled subscriber on the first topic that never reads.\n"
+      : "No stalled subscriber (--no-slow).\n",
   );
   print(summaryTable(results, scenarios, columns));
   const notes = runNotes(results, scenarios, columns, opts.quick);

@@ -51,6 +51,7 @@ const BASE: ScenarioLoad = {
   topics: 1,
   bodyBytes: 1024,
   publishers: 0,
+  slowSubscribers: 1,
   rate: null,
   durationMs: 0,
   maxEvents: 10_000_000,
@@ -158,7 +159,12 @@ export const SCENARIOS: readonly Scenario[] = [
     id: "e",
     name: "memory",
     title: "resident memory per idle subscriber",
-    load: (quick) => ({ ...BASE, subscribers: quick ? 2000 : 10_000, settleMs: 2000 }),
+    load: (quick) => ({
+      ...BASE,
+      subscribers: quick ? 2000 : 10_000,
+      slowSubscribers: 0,
+      settleMs: 2000,
+    }),
     metrics: [{
       label: "KB per subscriber",
       unit: "KB",
@@ -187,6 +193,7 @@ export const SCENARIOS: readonly Scenario[] = [
     load: (quick) => ({
       ...BASE,
       subscribers: 0,
+      slowSubscribers: 0,
       bodyBytes: 64,
       publishers: 32,
       durationMs: quick ? 2000 : 5000,
