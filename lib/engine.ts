@@ -1,8 +1,10 @@
 /**
  * The HTTP engine contract: an engine accepts connections and turns each request into a
- * call of one handler, `(Request, Peer) => Promise<Response>`. Two engines implement it:
+ * call of one handler, `(Call, Peer) => Promise<Reply>`. Two engines implement it:
  * `Deno.serve` (`lib/engine_deno.ts`, the default) and `node:http` inside Deno
- * (`lib/engine_node.ts`), chosen by `server.engine`.
+ * (`lib/engine_node.ts`), chosen by `server.engine`. `Call` and `Reply` are plain views,
+ * so an engine wraps its own request and writes its own response without converting to
+ * and from `Request` and `Response`.
  *
  * @module
  */
@@ -27,13 +29,39 @@ export interface Peer {
   readonly httpVersion: string | null;
   /**
    * Makes the subscriber that this request's response streams to. The handler answers
-   * `200` with `body` as the response body; the engine owns how the bytes leave.
+   * `200` with the result as {@link Reply.stream}; the engine owns how the bytes leave.
    */
   openStream(opts: SubscriberOptions): OpenStream;
 }
 
+/** A request as the handler reads it; each engine wraps its own request type. */
+export interface Call {
+  readonly method: string;
+  /** The request target's path, still percent-encoded, without the query string. */
+  readonly path: string;
+  /** A request header by lower-case name, or null when the request has none. */
+  header(name: string): string | null;
+  /**
+   * Reads the whole body.
+   *
+   * @throws {HttpError} 413 once the body passes `limit` bytes (before reading when its
+   * Content-Length says so), 400 when it cannot be read.
+   */
+  body(limit: number): Promise<Uint8Array>;
+}
+
+/** The handler's answer: a plain one with text, or a subscription's stream. */
+export interface Reply {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  /** The body of a plain answer; null for none, and for a stream. */
+  readonly text: string | null;
+  /** For a subscription: what {@link Peer.openStream} returned, sent as the body. */
+  readonly stream: OpenStream | null;
+}
+
 /** The service's request handler, as every engine calls it. */
-export type Handler = (req: Request, peer: Peer) => Promise<Response>;
+export type Handler = (call: Call, peer: Peer) => Promise<Reply>;
 
 /** Where and how to listen. */
 export interface ListenOptions {
@@ -41,8 +69,6 @@ export interface ListenOptions {
   readonly port: number;
   /** A second, HTTPS listener; null for none. */
   readonly tls: TlsConfig | null;
-  /** The body size limit in force; an engine that reads bodies for the handler stops past it. */
-  readonly maxBodyBytes: () => number;
 }
 
 /** Listeners that are up. */

@@ -1,6 +1,7 @@
 /**
- * The `Deno.serve` engine (the default): requests and responses are Deno's own, and a
- * subscriber's stream is the `ReadableStream` of its response body.
+ * The `Deno.serve` engine (the default): the handler reads Deno's `Request` through a
+ * {@link Call}, its {@link Reply} becomes a `Response`, and a subscriber's stream is the
+ * `ReadableStream` of its response body.
  *
  * Memory: `Deno.serve` keeps a fixed ring of 1024 buffer slots behind every streaming body
  * it reads from JavaScript, on top of the connection's own buffers; an idle subscriber costs
@@ -9,8 +10,10 @@
  * @module
  */
 
-import type { Engine, Handler, ListenOptions, OpenStream, Peer } from "./engine.ts";
+import { concat } from "./bytes.ts";
+import type { Call, Engine, Handler, ListenOptions, OpenStream, Peer, Reply } from "./engine.ts";
 import { errorMessage, log } from "./log.ts";
+import { pathOf, tooLarge } from "./request.ts";
 import { SlowSubscriberError, Subscriber, type SubscriberOptions } from "./subscriber.ts";
 
 /** Counts queued bytes rather than chunks; shared by every stream. */
@@ -59,6 +62,47 @@ export class StreamSubscriber extends Subscriber {
   }
 }
 
+/** A `Request` as the handler reads it. */
+class RequestCall implements Call {
+  constructor(readonly req: Request) {}
+
+  get method(): string {
+    return this.req.method;
+  }
+
+  get path(): string {
+    return pathOf(this.req.url);
+  }
+
+  header(name: string): string | null {
+    return this.req.headers.get(name);
+  }
+
+  async body(limit: number): Promise<Uint8Array> {
+    const req = this.req;
+    const declared = req.headers.get("content-length");
+    if (declared !== null) {
+      if (Number(declared) > limit) throw tooLarge(limit);
+      // Not through `req.body`: making that stream costs more than reading a small body.
+      return await req.bytes();
+    }
+    if (!req.body) return new Uint8Array(0);
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for await (const chunk of req.body) {
+      total += chunk.byteLength;
+      if (total > limit) throw tooLarge(limit);
+      chunks.push(chunk);
+    }
+    return concat(chunks);
+  }
+}
+
+function toResponse(reply: Reply): Response {
+  const body = reply.stream ? reply.stream.body : reply.text;
+  return new Response(body, { status: reply.status, headers: reply.headers });
+}
+
 function openStream(opts: SubscriberOptions): OpenStream {
   const subscriber = new StreamSubscriber(opts);
   return { subscriber, body: subscriber.body };
@@ -92,8 +136,8 @@ export function serveDeno(handler: Handler, opts: ListenOptions): Promise<Engine
   const base = {
     hostname: opts.hostname,
     onError,
-    handler: (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
-      handler(req, peerOf(info)),
+    handler: async (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
+      toResponse(await handler(new RequestCall(req), peerOf(info))),
   };
   const engine: Engine = {
     get port() {

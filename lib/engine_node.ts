@@ -1,8 +1,9 @@
 /**
  * The `node:http` engine (`server.engine: node`): the same handler behind Node's HTTP
- * server inside Deno. Requests become `Request`s; plain answers are copied from the
- * `Response`; a subscriber writes straight to its `ServerResponse`, so an open stream
- * costs Node's connection objects and no `ReadableStream`.
+ * server inside Deno. The handler reads Node's `IncomingMessage` through a {@link Call};
+ * its {@link Reply} is written to the `ServerResponse`; a subscriber writes straight to
+ * its `ServerResponse`, so an open stream costs Node's connection objects and no
+ * `ReadableStream`.
  *
  * Unlike `Deno.serve`, this engine sees the HTTP version, so an HTTP/1.0 subscriber gets
  * PyPubSub's answer (an empty 200) instead of a stream.
@@ -10,11 +11,14 @@
  * @module
  */
 
-import { concat } from "./bytes.ts";
+import { Buffer } from "node:buffer";
 import { createServer, IncomingMessage, type Server, ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
-import type { Engine, Handler, ListenOptions, OpenStream, Peer } from "./engine.ts";
+import { concat } from "./bytes.ts";
+import type { Call, Engine, Handler, ListenOptions, OpenStream, Peer, Reply } from "./engine.ts";
+import { HttpError } from "./http_error.ts";
 import { errorMessage, log } from "./log.ts";
+import { pathOf, tooLarge } from "./request.ts";
 import { SlowSubscriberError, Subscriber, type SubscriberOptions } from "./subscriber.ts";
 
 /** How long shutdown waits for ended streams to flush before cutting connections. */
@@ -104,7 +108,7 @@ class ResponseSubscriber extends Subscriber {
   }
 
   /** Writes the head and the held bytes; from now on bytes go straight to the response. */
-  begin(status: number, headers: string[]): void {
+  begin(status: number, headers: Record<string, string>): void {
     const res = this.#res;
     this.#streams.opened();
     res.subscriber = this;
@@ -154,103 +158,92 @@ class NodePeer implements Peer {
   }
 }
 
-/**
- * Reads a body for the handler, stopping once it passes `limit` (the handler answers 413
- * from the length). A body declared longer than `limit` is not read at all. A body not
- * read to its end leaves the connection unusable, so it closes after the answer.
- */
-function readBody(
-  req: IncomingMessage,
-  res: ServerResponse,
-  limit: number,
-): Promise<Uint8Array<ArrayBuffer>> {
-  if (Number(req.headers["content-length"] ?? 0) > limit) {
-    res.shouldKeepAlive = false;
-    return Promise.resolve(new Uint8Array(0));
+/** An `IncomingMessage` as the handler reads it. */
+class MessageCall implements Call {
+  constructor(readonly req: IncomingMessage, readonly res: ServerResponse) {}
+
+  get method(): string {
+    return this.req.method ?? "GET";
   }
-  return new Promise((resolve, reject) => {
-    const chunks: Uint8Array<ArrayBuffer>[] = [];
-    let total = 0;
-    const done = (cut: boolean) => {
-      req.off("data", onData).off("end", onEnd).off("error", reject);
-      if (cut) {
+
+  /** Node gives the target as sent: usually origin-form (`/a?b`), absolute-form for proxies. */
+  get path(): string {
+    const url = this.req.url ?? "/";
+    if (!url.startsWith("/")) return pathOf(url);
+    const query = url.indexOf("?");
+    return query < 0 ? url : url.slice(0, query);
+  }
+
+  header(name: string): string | null {
+    const value = this.req.headers[name];
+    if (value === undefined) return null;
+    return Array.isArray(value) ? value.join(", ") : value;
+  }
+
+  /**
+   * Reads the body, stopping once it passes `limit`; a body declared longer is not read
+   * at all. A body not read to its end leaves the connection unusable, so it closes after
+   * the answer.
+   */
+  body(limit: number): Promise<Uint8Array> {
+    const { req, res } = this;
+    if (Number(req.headers["content-length"] ?? 0) > limit) {
+      res.shouldKeepAlive = false;
+      return Promise.reject(tooLarge(limit));
+    }
+    return new Promise((resolve, reject) => {
+      const chunks: Uint8Array[] = [];
+      let total = 0;
+      const stop = () => req.off("data", onData).off("end", onEnd).off("error", onError);
+      const onData = (chunk: Uint8Array) => {
+        chunks.push(chunk);
+        total += chunk.byteLength;
+        if (total <= limit) return;
+        stop();
         req.pause();
         res.shouldKeepAlive = false;
-      }
-      resolve(chunks.length === 1 ? chunks[0]! : concat(chunks));
-    };
-    const onData = (chunk: Uint8Array<ArrayBuffer>) => {
-      chunks.push(chunk);
-      total += chunk.byteLength;
-      if (total > limit) done(true);
-    };
-    const onEnd = () => done(false);
-    req.on("data", onData).on("end", onEnd).on("error", reject);
-  });
-}
-
-async function toRequest(
-  req: IncomingMessage,
-  res: ServerResponse,
-  origin: string,
-  limit: number,
-): Promise<Request> {
-  const headers = new Headers();
-  const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
-  const method = req.method ?? "GET";
-  const hasBody = method !== "GET" && method !== "HEAD" &&
-    (req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined);
-  const body = hasBody ? await readBody(req, res, limit) : null;
-  return new Request(origin + (req.url ?? "/"), { method, headers, body });
-}
-
-/**
- * Copies a plain `Response` to Node, with a Content-Length. The body is read with
- * `bytes()` alone: asking for `response.body` first would build a stream for it.
- */
-async function reply(res: ServerResponse, response: Response): Promise<void> {
-  const body = await response.bytes();
-  const headers = flatHeaders(response);
-  if (response.status !== 204 && response.status !== 304) {
-    headers.push("content-length", String(body.byteLength));
+        reject(tooLarge(limit));
+      };
+      const onEnd = () => {
+        stop();
+        resolve(chunks.length === 1 ? chunks[0]! : concat(chunks));
+      };
+      const onError = (err: unknown) => {
+        stop();
+        reject(new HttpError(400, `unreadable request: ${errorMessage(err)}`));
+      };
+      req.on("data", onData).on("end", onEnd).on("error", onError);
+    });
   }
-  res.writeHead(response.status, headers);
-  res.end(body);
 }
 
-function flatHeaders(response: Response): string[] {
-  const headers: string[] = [];
-  response.headers.forEach((value, name) => headers.push(name, value));
-  return headers;
+/** Writes a plain answer, with a Content-Length. */
+function send(res: ServerResponse, reply: Reply): void {
+  const text = reply.text ?? "";
+  const headers: Record<string, string> = { ...reply.headers };
+  if (reply.status !== 204 && reply.status !== 304) {
+    headers["Content-Length"] = String(Buffer.byteLength(text));
+  }
+  res.writeHead(reply.status, headers);
+  res.end(text);
 }
 
-const TEXT = { "content-type": "text/plain; charset=utf-8" };
-
-function failed(err: unknown): Response {
+function failed(err: unknown): Reply {
   if (!(err instanceof SlowSubscriberError)) {
     log.error("request failed", { error: errorMessage(err) });
   }
-  return new Response("internal error\n", { status: 500, headers: TEXT });
-}
-
-/** A request Node parsed but `Request` refuses (say, its target), or a body cut short. */
-function unreadable(err: unknown, peer: Peer): Response {
-  const reason = errorMessage(err);
-  log.info("request refused", { peer: peer.address, status: 400, reason });
-  return new Response(`unreadable request: ${reason}\n`, { status: 400, headers: TEXT });
+  const headers = { "Content-Type": "text/plain; charset=utf-8" };
+  return { status: 500, headers, text: "internal error\n", stream: null };
 }
 
 /** The listeners and the streams they carry, for shutdown. */
 class NodeEngine implements Engine {
   readonly #handler: Handler;
-  readonly #maxBodyBytes: () => number;
   readonly #servers: StreamServer[] = [];
   readonly #streams = new OpenStreams();
 
-  constructor(handler: Handler, opts: ListenOptions) {
+  constructor(handler: Handler) {
     this.#handler = handler;
-    this.#maxBodyBytes = opts.maxBodyBytes;
   }
 
   get port(): number {
@@ -263,9 +256,8 @@ class NodeEngine implements Engine {
 
   /** Starts one listener; resolves once it is bound. */
   async add(server: StreamServer, hostname: string, port: number, tls: boolean): Promise<void> {
-    const origin = tls ? "https://localhost" : "http://localhost";
     server.on("request", (req: IncomingMessage, res: StreamResponse) => {
-      this.#serve(req, res, origin).catch((err) => {
+      this.#serve(req, res).catch((err) => {
         log.error("response failed", { error: errorMessage(err) });
         res.destroy();
       });
@@ -297,27 +289,22 @@ class NodeEngine implements Engine {
     await Promise.all(closed);
   }
 
-  async #serve(req: IncomingMessage, res: StreamResponse, origin: string): Promise<void> {
+  async #serve(req: IncomingMessage, res: StreamResponse): Promise<void> {
     const address = req.socket.remoteAddress ?? "";
     const peer = new NodePeer(address, req.httpVersion, res, this.#streams);
-    let response: Response;
+    let reply: Reply;
     try {
-      const request = await toRequest(req, res, origin, this.#maxBodyBytes());
-      try {
-        response = await this.#handler(request, peer);
-      } catch (err) {
-        response = failed(err);
-      }
+      reply = await this.#handler(new MessageCall(req, res), peer);
     } catch (err) {
-      response = unreadable(err, peer);
+      reply = failed(err);
     }
     const sub = peer.subscriber;
-    if (sub && !sub.closed && response.status === 200) {
-      sub.begin(response.status, flatHeaders(response));
+    if (sub && !sub.closed && reply.stream) {
+      sub.begin(reply.status, reply.headers);
       return;
     }
     sub?.close("client");
-    await reply(res, response);
+    send(res, reply);
   }
 }
 
@@ -343,7 +330,7 @@ function portOf(server: StreamServer | undefined): number {
  * @throws {Error} naming the address and port that could not be bound.
  */
 export async function serveNode(handler: Handler, opts: ListenOptions): Promise<Engine> {
-  const engine = new NodeEngine(handler, opts);
+  const engine = new NodeEngine(handler);
   let port = opts.port;
   try {
     await engine.add(createServer(SERVER_OPTIONS), opts.hostname, port, false);

@@ -1,11 +1,11 @@
 /**
- * Reading what a request carries: its path, its body under a size cap, and HTTP Basic
- * credentials. Each failure is an {@link HttpError} with a one-line reason.
+ * Reading what a request carries, whatever the engine: its path, its body under a size
+ * cap, and HTTP Basic credentials. Each failure is an {@link HttpError} with a one-line
+ * reason.
  *
  * @module
  */
 
-import { concat } from "./bytes.ts";
 import { HttpError } from "./http_error.ts";
 
 /**
@@ -24,29 +24,9 @@ export function pathOf(url: string): string {
   return query < 0 ? url.slice(start) : url.slice(start, query);
 }
 
-const tooLarge = (limit: number) =>
-  new HttpError(413, `payload larger than the limit of ${limit} bytes`);
-
-/**
- * Reads the body, refusing it with 413 as soon as it passes `limit` bytes: before reading
- * when Content-Length says so, and while reading a chunked body.
- */
-export async function readBody(req: Request, limit: number): Promise<Uint8Array> {
-  const declared = req.headers.get("content-length");
-  if (declared !== null) {
-    if (Number(declared) > limit) throw tooLarge(limit);
-    // Not through `req.body`: making that stream costs more than reading a small body.
-    return await req.bytes();
-  }
-  if (!req.body) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of req.body) {
-    total += chunk.byteLength;
-    if (total > limit) throw tooLarge(limit);
-    chunks.push(chunk);
-  }
-  return concat(chunks);
+/** The 413 answer for a body past `limit` bytes. */
+export function tooLarge(limit: number): HttpError {
+  return new HttpError(413, `payload larger than the limit of ${limit} bytes`);
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -72,13 +52,13 @@ export function unauthorized(reason: string): HttpError {
 }
 
 /**
- * Parses the `Authorization` header. The password may contain colons.
+ * Parses an `Authorization` header. The password may contain colons.
  *
+ * @param header the header's value, or null when the request has none.
  * @returns the credentials, or null when the request carries none.
  * @throws {HttpError} 401 when the header is present but malformed.
  */
-export function basicCredentials(req: Request): Credentials | null {
-  const header = req.headers.get("authorization");
+export function basicCredentials(header: string | null): Credentials | null {
   if (header === null) return null;
   const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   if (!m) throw unauthorized("Authorization header is not HTTP Basic credentials");

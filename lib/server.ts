@@ -8,7 +8,7 @@
 import type { Acl, Principal } from "./acl.ts";
 import { authenticate, reevaluate } from "./auth.ts";
 import type { Config } from "./config.ts";
-import { type Engine, listen, type Peer } from "./engine.ts";
+import { type Call, type Engine, listen, type Peer, type Reply } from "./engine.ts";
 import { buildEvent, type Event, PayloadError, type PublishTarget } from "./event.ts";
 import type { CursorReplay, History } from "./history.ts";
 import { HttpError } from "./http_error.ts";
@@ -17,14 +17,7 @@ import type { LdapAuthenticator } from "./ldap.ts";
 import { errorMessage, log } from "./log.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { allowed } from "./net.ts";
-import {
-  basicCredentials,
-  type Credentials,
-  decodeUtf8,
-  pathOf,
-  readBody,
-  unauthorized,
-} from "./request.ts";
+import { basicCredentials, type Credentials, decodeUtf8, unauthorized } from "./request.ts";
 import type { CloseReason, Subscriber } from "./subscriber.ts";
 import { parsePublishPath, parseSubscription, TopicError } from "./topics.ts";
 import { VERSION } from "./version.ts";
@@ -157,11 +150,10 @@ export class PubSubServer {
   async listen(): Promise<void> {
     const { server } = this.#settings.config;
     try {
-      this.#engine = await listen(server.engine, (req, peer) => this.handle(req, peer), {
+      this.#engine = await listen(server.engine, (call, peer) => this.handle(call, peer), {
         hostname: server.bind,
         port: server.port,
         tls: server.tls,
-        maxBodyBytes: () => this.#settings.config.server.maxPayloadSize,
       });
     } catch (err) {
       this.hub.close();
@@ -178,21 +170,21 @@ export class PubSubServer {
   }
 
   /** Answers one request. Every response carries the `Server` and `X-*` headers. */
-  async handle(req: Request, peer: Peer): Promise<Response> {
+  async handle(call: Call, peer: Peer): Promise<Reply> {
     const received = performance.now();
     this.metrics.requests.inc();
     try {
-      return await this.#route(req, peer, received);
+      return await this.#route(call, peer, received);
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
       const status = String(err.status);
       this.metrics.refused.inc([status]);
-      if (req.method === "PUT" || req.method === "POST") {
+      if (call.method === "PUT" || call.method === "POST") {
         this.metrics.rejected.inc(["http", status]);
       }
       log.info("request refused", {
-        method: req.method,
-        path: pathOf(req.url),
+        method: call.method,
+        path: call.path,
         peer: peer.address,
         status: err.status,
         reason: err.message,
@@ -201,17 +193,17 @@ export class PubSubServer {
     }
   }
 
-  #route(req: Request, peer: Peer, received: number): Promise<Response> | Response {
-    switch (req.method) {
+  #route(call: Call, peer: Peer, received: number): Promise<Reply> | Reply {
+    switch (call.method) {
       case "GET":
-        return this.#subscribe(req, peer);
+        return this.#subscribe(call, peer);
       case "PUT":
       case "POST":
-        return this.#publish(req, peer, received);
+        return this.#publish(call, peer, received);
       case "HEAD":
         return this.#respond(null, 204);
       default:
-        throw new HttpError(405, `method ${req.method} not allowed`, {
+        throw new HttpError(405, `method ${call.method} not allowed`, {
           Allow: "GET, HEAD, PUT, POST",
         });
     }
@@ -227,15 +219,15 @@ export class PubSubServer {
     };
   }
 
-  #respond(body: BodyInit | null, status: number, extra?: Record<string, string>): Response {
+  #respond(text: string | null, status: number, extra?: Record<string, string>): Reply {
     const headers = this.#headers(extra);
-    if (body !== null) headers["Content-Type"] = "text/plain; charset=utf-8";
-    return new Response(body, { status, headers });
+    if (text !== null) headers["Content-Type"] = "text/plain; charset=utf-8";
+    return { status, headers, text, stream: null };
   }
 
   /** Who the request logs in as; null at once when it carries no credentials. */
-  async #principal(req: Request): Promise<Principal | null> {
-    const credentials = basicCredentials(req);
+  async #principal(call: Call): Promise<Principal | null> {
+    const credentials = basicCredentials(call.header("authorization"));
     return credentials === null ? null : await this.#login(credentials);
   }
 
@@ -247,13 +239,13 @@ export class PubSubServer {
   }
 
   /** HTTP/1.0 gets PyPubSub's answer, an empty 200: a stream needs chunked encoding. */
-  async #subscribe(req: Request, peer: Peer): Promise<Response> {
-    const topicSets = topicsOr400(() => parseSubscription(pathOf(req.url)));
-    const principal = await this.#principal(req);
+  async #subscribe(call: Call, peer: Peer): Promise<Reply> {
+    const topicSets = topicsOr400(() => parseSubscription(call.path));
+    const principal = await this.#principal(call);
     if (peer.httpVersion === "1.0") return this.#respond(null, 200);
     const { config } = this.#settings;
-    const agent = req.headers.get("user-agent") ?? "";
-    const { subscriber, body } = peer.openStream({
+    const agent = call.header("user-agent") ?? "";
+    const stream = peer.openStream({
       topicSets,
       oldschool: config.clients.oldschoolers.some((ua) => agent.includes(ua)),
       principal,
@@ -262,18 +254,18 @@ export class PubSubServer {
     });
     // No await from here on: the replay is read and the subscriber registered in one
     // step, so no event falls between the history and the live stream, and none twice.
-    const replay = this.#replay(req);
-    this.hub.subscribe(subscriber, replay.events);
+    const replay = this.#replay(call);
+    this.hub.subscribe(stream.subscriber, replay.events);
     const headers = this.#headers({ "Content-Type": STREAM_TYPE, "Cache-Control": "no-cache" });
     if (replay.truncated) headers["X-Backlog-Truncated"] = "true";
-    return new Response(body, { status: 200, headers });
+    return { status: 200, headers, text: null, stream };
   }
 
   /** The retained events a subscriber asked for with `X-Fetch-Since(-Cursor)`. */
-  #replay(req: Request): CursorReplay {
-    const cursor = req.headers.get("x-fetch-since-cursor");
+  #replay(call: Call): CursorReplay {
+    const cursor = call.header("x-fetch-since-cursor");
     if (cursor !== null) return this.history.after(cursor.trim());
-    const since = req.headers.get("x-fetch-since");
+    const since = call.header("x-fetch-since");
     if (since === null) return { events: [], truncated: false };
     const seconds = Number(since);
     if (since.trim() === "" || !Number.isFinite(seconds)) {
@@ -301,15 +293,14 @@ export class PubSubServer {
     return { event, stored };
   }
 
-  async #publish(req: Request, peer: Peer, received: number): Promise<Response> {
+  async #publish(call: Call, peer: Peer, received: number): Promise<Reply> {
     const { config } = this.#settings;
-    const path = pathOf(req.url);
-    const target = topicsOr400(() => parsePublishPath(path));
+    const target = topicsOr400(() => parsePublishPath(call.path));
     // Anonymous publishers, the common case, skip the await of a login.
-    const credentials = basicCredentials(req);
+    const credentials = basicCredentials(call.header("authorization"));
     const principal = credentials === null ? null : await this.#login(credentials);
     this.#checkPublisher(principal, peer, target.topics);
-    const body = decodeUtf8(await readBody(req, config.server.maxPayloadSize));
+    const body = decodeUtf8(await call.body(config.server.maxPayloadSize));
     let published: Published;
     try {
       published = this.publishEvent(target, body, received);
