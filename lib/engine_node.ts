@@ -67,14 +67,34 @@ const SERVER_OPTIONS = {
 
 type StreamServer = Server<typeof IncomingMessage, typeof StreamResponse>;
 
+/** The fields of Node's response that hold its head; not in `node:http`'s types. */
+interface HeadFields {
+  _header: string | null;
+  _headerSent: boolean;
+}
+
 /**
- * Node keeps a response's head for the connection's life as a tree of some 30
- * concatenated pieces (about 1 KB per open stream). Reading one character makes V8
- * flatten it in place into one string of about 250 bytes.
+ * What stands in for a head that has gone out. Node reads `_header` afterwards only as a
+ * flag (the head was written), so any short non-empty string serves, shared by all.
  */
-function compactHead(res: ServerResponse): void {
-  const head = (res as unknown as { _header?: unknown })._header;
-  if (typeof head === "string") head.charCodeAt(0);
+const SENT_HEAD = "\r\n";
+
+const NO_RAW_HEADERS: string[] = Object.freeze([]) as unknown as string[];
+const NO_HEADERS = Object.freeze({});
+
+/**
+ * Drops what Node keeps of a stream's request and head for the connection's life, once
+ * the head has been written to the socket: the head string (about 250 bytes), the raw
+ * and the parsed request headers. A stream reads none of them again, and Node reads the
+ * head afterwards only to know it was sent.
+ */
+function releaseHead(res: StreamResponse): void {
+  const head = res as unknown as HeadFields;
+  if (head._headerSent) head._header = SENT_HEAD;
+  const req = res.req;
+  req.rawHeaders = NO_RAW_HEADERS;
+  req.rawTrailers = NO_RAW_HEADERS;
+  req.headers = NO_HEADERS;
 }
 
 function onStreamClose(this: StreamResponse): void {
@@ -103,16 +123,19 @@ class ResponseSubscriber extends Subscriber {
     return this.#held ? this.#heldBytes : this.#res.writableLength;
   }
 
-  /** Writes the head and the held bytes; from now on bytes go straight to the response. */
+  /**
+   * Writes the head and the held bytes (at least the hub's first keepalive line, so the
+   * head goes out here); from now on bytes go straight to the response.
+   */
   begin(status: number, headers: string[]): void {
     const res = this.#res;
     this.#streams.opened();
     res.subscriber = this;
     res.on("close", onStreamClose);
     res.writeHead(status, headers);
-    compactHead(res);
     for (const bytes of this.#held ?? []) res.write(bytes);
     this.#held = null;
+    releaseHead(res);
   }
 
   /** The response closed (once): the client left, or the stream ended here. */
@@ -189,20 +212,26 @@ function readBody(
   });
 }
 
+/**
+ * The request as a `Request`. The headers are appended to the request's own `Headers`:
+ * passing a `Headers` (or pairs) to the constructor makes it copy them through WebIDL
+ * conversion, which allocates about three times as much per request.
+ */
 async function toRequest(
   req: IncomingMessage,
   res: ServerResponse,
   origin: string,
   limit: number,
 ): Promise<Request> {
-  const headers = new Headers();
-  const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
   const method = req.method ?? "GET";
   const hasBody = method !== "GET" && method !== "HEAD" &&
     (req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined);
   const body = hasBody ? await readBody(req, res, limit) : null;
-  return new Request(origin + (req.url ?? "/"), { method, headers, body });
+  const request = new Request(origin + (req.url ?? "/"), { method, body });
+  const headers = request.headers;
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  return request;
 }
 
 /**
