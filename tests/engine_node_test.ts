@@ -1,0 +1,148 @@
+/**
+ * The `node` engine on the wire: once a stream's head is out, the engine writes the
+ * chunked body to the socket itself, so these tests read raw bytes, not `fetch`.
+ */
+
+import * as assert from "node:assert/strict";
+import { publish, startServer, type TestServer, waitFor } from "./helpers.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A raw HTTP/1.1 connection that collects everything the server sends. */
+class RawClient {
+  readonly #conn: Deno.TcpConn;
+  #text = "";
+  #ended = false;
+  readonly #reading: Promise<void>;
+
+  private constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+    this.#reading = this.#read();
+  }
+
+  static async connect(srv: TestServer): Promise<RawClient> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: srv.app.server.port });
+    return new RawClient(conn);
+  }
+
+  async #read(): Promise<void> {
+    const buf = new Uint8Array(65536);
+    try {
+      while (true) {
+        const n = await this.#conn.read(buf);
+        if (n === null) break;
+        this.#text += decoder.decode(buf.subarray(0, n), { stream: true });
+      }
+    } catch {
+      // Closed here, or reset by the server: either way nothing more arrives.
+    }
+    this.#ended = true;
+  }
+
+  /** Everything received so far. */
+  get text(): string {
+    return this.#text;
+  }
+
+  send(text: string): Promise<number> {
+    return this.#conn.write(encoder.encode(text));
+  }
+
+  closeWrite(): Promise<void> {
+    return this.#conn.closeWrite();
+  }
+
+  /** Waits until the received text holds `part`. */
+  async received(part: string, timeoutMs = 3000): Promise<void> {
+    await waitFor(() => this.#text.includes(part), timeoutMs, JSON.stringify(part));
+  }
+
+  /** Waits until the server closed the connection. */
+  async closedByServer(timeoutMs = 3000): Promise<void> {
+    await waitFor(() => this.#ended, timeoutMs, "the server to close the connection");
+  }
+
+  async close(): Promise<void> {
+    if (!this.#ended) this.#conn.close();
+    await this.#reading;
+    if (this.#ended) {
+      try {
+        this.#conn.close();
+      } catch {
+        // Already closed above.
+      }
+    }
+  }
+}
+
+/** The chunk Node's `write()` makes of `line`: its size in hex, the line, CRLF. */
+function chunk(line: string): string {
+  return `${encoder.encode(line).byteLength.toString(16)}\r\n${line}\r\n`;
+}
+
+const SUBSCRIBE = "GET /t HTTP/1.1\r\nHost: x\r\n\r\n";
+
+Deno.test("node engine: a stream is chunked on the wire as Node frames it, and shutdown sends the last chunk and closes", async () => {
+  const srv = await startServer({ server: { engine: "node" } });
+  let stopped = false;
+  const client = await RawClient.connect(srv);
+  try {
+    await client.send(SUBSCRIBE);
+    await client.received("\r\n\r\n");
+    const head = client.text.slice(0, client.text.indexOf("\r\n\r\n"));
+    assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(head, /\r\nTransfer-Encoding: chunked(\r\n|$)/i);
+    await client.received("stillalive");
+    assert.equal(await publish(`${srv.url}/t`, { n: 1 }), 202);
+    await client.received('"n":1');
+    const body = client.text.slice(head.length + 4);
+    const lines = body.split("\r\n").filter((_, i) => i % 2 === 1);
+    assert.equal(body, lines.map(chunk).join(""));
+    assert.ok(lines.every((line) => line.endsWith("\n")));
+    await srv.close();
+    stopped = true;
+    await client.closedByServer();
+    assert.ok(client.text.endsWith("0\r\n\r\n"), "the body ends with the last chunk");
+  } finally {
+    await client.close();
+    if (!stopped) await srv.close();
+  }
+});
+
+Deno.test("node engine: a client that ends its side ends its stream at once", async () => {
+  const srv = await startServer({ server: { engine: "node" } });
+  const client = await RawClient.connect(srv);
+  try {
+    await client.send(SUBSCRIBE);
+    await client.received("stillalive");
+    assert.equal(srv.app.server.hub.size, 1);
+    await client.closeWrite();
+    await client.closedByServer();
+    await waitFor(() => srv.app.server.hub.size === 0, 2000, "the subscriber to be removed");
+  } finally {
+    await client.close();
+    await srv.close();
+  }
+});
+
+Deno.test("node engine: bytes a subscriber sends after its request are ignored and its stream goes on", async () => {
+  const srv = await startServer({ server: { engine: "node" } });
+  const client = await RawClient.connect(srv);
+  try {
+    await client.send(SUBSCRIBE);
+    await client.received("stillalive");
+    const body = '{"pipelined":true}';
+    await client.send(
+      `PUT /t HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}not http\r\n\r\n`,
+    );
+    assert.equal(await publish(`${srv.url}/t`, { n: 2 }), 202);
+    await client.received('"n":2');
+    assert.ok(!client.text.includes("pipelined"), "the pipelined PUT was not served");
+    assert.ok(!client.text.includes("HTTP/1.1 400"), "no answer to the junk");
+    assert.equal(srv.app.server.hub.size, 1);
+  } finally {
+    await client.close();
+    await srv.close();
+  }
+});
