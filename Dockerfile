@@ -37,6 +37,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
 # Exec form: deno is PID 1 and receives SIGTERM itself, which drains and exits 0.
 # Arguments given to `docker run IMAGE …` are appended (e.g. --log-format json).
 ENTRYPOINT ["deno", "run", "--cached-only", "--no-prompt", \
+  "--v8-flags=--max-semi-space-size=8", \
   "--allow-net", \
   "--allow-read=/app,/etc/denopubsub,/var/lib/denopubsub", \
   "--allow-write=/var/lib/denopubsub", \

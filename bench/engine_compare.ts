@@ -19,6 +19,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { startV8Flags } from "./targets.ts";
 
 let MAIN = new URL("../main.ts", import.meta.url).pathname;
 const TRIVIAL = new URL("./engine_trivial.ts", import.meta.url).pathname;
@@ -59,12 +60,14 @@ class ServerProcess {
     const script = engine === "trivial"
       ? [TRIVIAL]
       : [MAIN, "--config", config, "--acl", `${dir}/none.yaml`];
+    const v8 = engine === "trivial" ? [] : await startV8Flags(MAIN.slice(0, MAIN.lastIndexOf("/")));
     const child = new Deno.Command("taskset", {
       args: [
         "-c",
         "0",
         Deno.execPath(),
         "run",
+        ...v8,
         "--allow-net",
         "--allow-read",
         "--allow-env",

@@ -114,12 +114,28 @@ export function oursTarget(
       );
       await Deno.writeTextFile(`${dir}/pubsub_acl.yaml`, "{}\n");
       // The server gets every permission: which ones it needs is its own business, and
-      // the benchmark must not break when that changes.
-      const cmd = [Deno.execPath(), "run", "-A", entry, "--config", `${dir}/pubsub.yaml`];
+      // the benchmark must not break when that changes. V8 flags are part of how it runs.
+      const v8 = await startV8Flags(cwd);
+      const cmd = [Deno.execPath(), "run", ...v8, "-A", entry, "--config", `${dir}/pubsub.yaml`];
       cmd.push("--acl", `${dir}/pubsub_acl.yaml`, "--log-level", "warn");
       return await startProcess({ cmd, port, cpu, dir, cwd });
     },
   };
+}
+
+/**
+ * The `--v8-flags=…` of the `start` task in `dir/deno.json`, so the benchmark runs the
+ * server as `deno task start` does; none when there is no such file or task.
+ */
+export async function startV8Flags(dir: string): Promise<string[]> {
+  let start: unknown;
+  try {
+    start = JSON.parse(await Deno.readTextFile(`${dir}/deno.json`))?.tasks?.start;
+  } catch {
+    return [];
+  }
+  if (typeof start !== "string") return [];
+  return start.split(/\s+/).filter((arg) => arg.startsWith("--v8-flags="));
 }
 
 /** nginx + nchan with a throwaway config; `maxFiles` bounds its connections. */

@@ -1,0 +1,31 @@
+import assert from "node:assert/strict";
+import { startV8Flags } from "./targets.ts";
+
+Deno.test("startV8Flags takes the V8 flags of the start task, as deno task start runs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bench-targets-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/deno.json`,
+      JSON.stringify({
+        tasks: { start: "deno run --v8-flags=--max-semi-space-size=8 -A main.ts" },
+      }),
+    );
+    assert.deepEqual(await startV8Flags(dir), ["--v8-flags=--max-semi-space-size=8"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("startV8Flags is empty without a deno.json", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bench-targets-" });
+  try {
+    assert.deepEqual(await startV8Flags(dir), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the repository's start task sets the young generation size the benchmark measures", async () => {
+  const root = new URL("..", import.meta.url).pathname;
+  assert.deepEqual(await startV8Flags(root), ["--v8-flags=--max-semi-space-size=8"]);
+});
