@@ -224,16 +224,19 @@ export function mayRead(principal: Principal | null, topics: ReadonlySet<string>
 }
 
 /**
- * Reads the ACL file. A missing file is an empty ACL (logged: private events then reach
- * nobody); an invalid one throws.
+ * Reads the ACL file. A missing file is an empty ACL, logged with what that means: with
+ * LDAP configured only directory users can log in; without it private events reach
+ * nobody. An invalid file throws.
  *
+ * @param ldap whether `clients.ldap` is configured.
  * @throws {ConfigError} naming the file, the key and the problem.
  */
-export async function loadAcl(file: string): Promise<Acl> {
+export async function loadAcl(file: string, ldap = false): Promise<Acl> {
   try {
     await Deno.stat(file);
   } catch {
-    log.warn("ACL file not found; private events will reach nobody", { file });
+    const means = ldap ? "only LDAP users can log in" : "private events will reach nobody";
+    log.warn(`ACL file not found; ${means}`, { file });
     return Acl.empty();
   }
   const acl = Acl.parse(await readYaml(file), file);

@@ -27,7 +27,7 @@ export interface AppFiles {
  */
 export async function startApp(files: AppFiles): Promise<App> {
   const config = await loadConfig(files.config);
-  const acl = await loadAcl(files.acl);
+  const acl = await loadAcl(files.acl, config.clients.ldap !== null);
   const history = await openConfiguredHistory(config);
   const settings = { config, acl, ldap: ldapFor(config.clients.ldap, null) };
   const server = new PubSubServer(settings, history);
@@ -122,7 +122,7 @@ export class App {
     let next: Settings;
     try {
       const config = what === "all" ? await loadConfig(this.files.config) : current.config;
-      const acl = await loadAcl(this.files.acl);
+      const acl = await loadAcl(this.files.acl, config.clients.ldap !== null);
       next = { config, acl, ldap: ldapFor(config.clients.ldap, current.ldap) };
     } catch (err) {
       log.error("reload refused, running settings kept", { error: errorMessage(err) });

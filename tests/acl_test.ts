@@ -317,3 +317,19 @@ Deno.test("a storm of 200 wrong passwords does not stop delivery or cached login
     await srv.close();
   }
 });
+
+Deno.test("loadAcl() says what a missing file means, with and without LDAP", async () => {
+  const lines: string[] = [];
+  const before = configureLog({ level: "warn", write: (line) => lines.push(line) });
+  try {
+    const missing = `${await Deno.makeTempDir({ prefix: "denopubsub-acl-" })}/none.yaml`;
+    assert.equal((await loadAcl(missing)).size, 0);
+    assert.equal((await loadAcl(missing, true)).size, 0);
+    assert.equal(lines.length, 2, lines.join("\n"));
+    assert.match(lines[0]!, /ACL file not found; private events will reach nobody/);
+    assert.match(lines[1]!, /ACL file not found; only LDAP users can log in/);
+    await Deno.remove(missing.slice(0, missing.lastIndexOf("/")));
+  } finally {
+    configureLog(before);
+  }
+});
