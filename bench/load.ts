@@ -9,7 +9,7 @@
 
 import type { LoadResult, LoadSpec } from "./load_spec.ts";
 import { topicPath } from "./load_spec.ts";
-import { publish, type PublishResult } from "./publishers.ts";
+import { publish, type PublishPlan, type PublishResult } from "./publishers.ts";
 import { cpuUsage } from "node:process";
 import { readCpuSeconds, readMachineBusySeconds, readRssKB } from "./proc.ts";
 import { SlowSubscribers } from "./slow_subscribers.ts";
@@ -43,22 +43,33 @@ async function warmUp(spec: LoadSpec): Promise<void> {
   });
   const opened = await warm.open(OPEN_CONCURRENCY, Date.now() + spec.openTimeoutMs);
   if (spec.publishers > 0) {
-    const pub = await publish({
-      port: spec.port,
+    const pub = await publishTo(spec, warm, {
       paths: [topicPath(spec.publishPath, `${spec.topicPrefix}warm`, 0)],
       fanout: [opened.opened],
-      bodyBytes: spec.bodyBytes,
-      suffix: spec.bodySuffix,
-      connections: spec.publishers,
       rate: null,
       durationMs: WARMUP_PUBLISH_MS,
-      maxEvents: spec.maxEvents,
       window: 512 * Math.max(1, opened.opened),
-    }, { received: () => warm.stats.received, progress: (ms) => warm.progress(ms) });
+    });
     await drain(warm, pub.expected, spec.drainMs);
   }
   await warm.close();
   await sleep(spec.settleMs);
+}
+
+/** Publishes with the spec's connections and bodies, counting what `subs` receive. */
+function publishTo(
+  spec: LoadSpec,
+  subs: SubscriberSet,
+  plan: Pick<PublishPlan, "paths" | "fanout" | "rate" | "durationMs" | "window">,
+): Promise<PublishResult> {
+  return publish({
+    ...plan,
+    port: spec.port,
+    bodyBytes: spec.bodyBytes,
+    suffix: spec.bodySuffix,
+    connections: spec.publishers,
+    maxEvents: spec.maxEvents,
+  }, { received: () => subs.stats.received, progress: (ms) => subs.progress(ms) });
 }
 
 /** Waits for the outstanding deliveries, polling so that 20,000 streams cost no timers. */
@@ -99,18 +110,13 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     const fanout = topics.map((j) =>
       opened.openByPath.get(topicPath(spec.subscribePath, spec.topicPrefix, j)) ?? 0
     );
-    pub = await publish({
-      port: spec.port,
+    pub = await publishTo(spec, subs, {
       paths: topics.map((j) => topicPath(spec.publishPath, spec.topicPrefix, j)),
       fanout,
-      bodyBytes: spec.bodyBytes,
-      suffix: spec.bodySuffix,
-      connections: spec.publishers,
       rate: spec.rate,
       durationMs: spec.durationMs,
-      maxEvents: spec.maxEvents,
       window: Math.max(1, spec.windowEvents * Math.max(...fanout, 1)),
-    }, { received: () => subs.stats.received, progress: (ms) => subs.progress(ms) });
+    });
     await drain(subs, pub.expected, spec.drainMs);
     cpu = cpuPercent(before, await cpuSample(spec.serverPid));
   }

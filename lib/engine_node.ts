@@ -365,10 +365,7 @@ class MessageCall implements Call {
 
   /** Node gives the target as sent: usually origin-form (`/a?b`), absolute-form for proxies. */
   get path(): string {
-    const url = this.req.url ?? "/";
-    if (!url.startsWith("/")) return pathOf(url);
-    const query = url.indexOf("?");
-    return query < 0 ? url : url.slice(0, query);
+    return pathOf(this.req.url ?? "/");
   }
 
   header(name: string): string | null {

@@ -1,7 +1,7 @@
 /**
- * Reading what a request carries, whatever the engine: its path, its body under a size
- * cap, and HTTP Basic credentials. Each failure is an {@link HttpError} with a one-line
- * reason.
+ * Reading what a request carries, whatever the engine: its path, its body's text, and
+ * HTTP Basic credentials; and the 413 answer engines give a body past the cap. Each
+ * failure is an {@link HttpError} with a one-line reason.
  *
  * @module
  */
@@ -9,16 +9,18 @@
 import { HttpError } from "./http_error.ts";
 
 /**
- * The path of a request URL, without query string, still percent-encoded.
+ * The path of a request URL or target (origin-form `/a?b` or absolute-form), without
+ * query string, still percent-encoded.
  *
  * @example
  * ```ts
  * import { pathOf } from "./request.ts";
  * console.assert(pathOf("http://h:1/a/b?x=1") === "/a/b");
+ * console.assert(pathOf("/a/b?x=1") === "/a/b");
  * ```
  */
 export function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
+  const start = url.startsWith("/") ? 0 : url.indexOf("/", url.indexOf("//") + 2);
   if (start < 0) return "/";
   const query = url.indexOf("?", start);
   return query < 0 ? url.slice(start) : url.slice(start, query);

@@ -225,10 +225,13 @@ export class PubSubServer {
     return { status, headers, text, stream: null };
   }
 
-  /** Who the request logs in as; null at once when it carries no credentials. */
-  async #principal(call: Call): Promise<Principal | null> {
+  /**
+   * Who the request logs in as: null at once, with nothing to await, when it carries no
+   * credentials (most publishers); otherwise the login under way.
+   */
+  #principal(call: Call): Promise<Principal | null> | null {
     const credentials = basicCredentials(call.header("authorization"));
-    return credentials === null ? null : await this.#login(credentials);
+    return credentials === null ? null : this.#login(credentials);
   }
 
   async #login(credentials: Credentials): Promise<Principal | null> {
@@ -296,9 +299,8 @@ export class PubSubServer {
   async #publish(call: Call, peer: Peer, received: number): Promise<Reply> {
     const { config } = this.#settings;
     const target = topicsOr400(() => parsePublishPath(call.path));
-    // Anonymous publishers, the common case, skip the await of a login.
-    const credentials = basicCredentials(call.header("authorization"));
-    const principal = credentials === null ? null : await this.#login(credentials);
+    const login = this.#principal(call);
+    const principal = login === null ? null : await login;
     this.#checkPublisher(principal, peer, target.topics);
     const body = decodeUtf8(await call.body(config.server.maxPayloadSize));
     let published: Published;
