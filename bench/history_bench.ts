@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { Event } from "../lib/event.ts";
-import { openHistory } from "../lib/history.ts";
+import type { Event } from "../lib/core/event.ts";
+import { openHistory } from "../lib/history/history.ts";
 import { commitEvent } from "./history_fixtures.ts";
 
 const BATCH = 1000;

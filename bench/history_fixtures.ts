@@ -5,7 +5,7 @@
  * @module
  */
 
-import { buildEvent, type Event } from "../lib/event.ts";
+import { buildEvent, type Event } from "../lib/core/event.ts";
 
 const target = {
   path: "/git/commit/infrastructure-puppet",

@@ -3,8 +3,8 @@
  * event encoding. Run with `deno task bench:micro`.
  */
 
-import { buildEvent } from "../lib/event.ts";
-import { TopicTrie, toTopicSet } from "../lib/topics.ts";
+import { buildEvent } from "../lib/core/event.ts";
+import { TopicTrie, toTopicSet } from "../lib/core/topics.ts";
 
 const SUBSCRIBERS = 10_000;
 const words = Array.from({ length: 2_000 }, (_, i) => `topic${i}`);

@@ -4,15 +4,15 @@
  * @module
  */
 
-import { loadAcl } from "./acl.ts";
-import { AdminServer, Readiness } from "./admin.ts";
-import { ldapFor, retireLdap } from "./auth.ts";
+import { loadAcl } from "./auth/acl.ts";
+import { AdminServer, Readiness } from "./ops/admin.ts";
+import { ldapFor, retireLdap } from "./auth/login.ts";
 import { type Config, loadConfig } from "./config.ts";
-import { type History, openHistory } from "./history.ts";
+import { type History, openHistory } from "./history/history.ts";
 import { errorMessage, log } from "./log.ts";
-import { importPyPubSubBacklog, type ImportResult } from "./pypubsub_import.ts";
-import { PubSubServer, type Settings } from "./server.ts";
-import type { PublishFn, SqsIngest } from "./sqs.ts";
+import { importPyPubSubBacklog, type ImportResult } from "./history/pypubsub_import.ts";
+import { PubSubServer, type Settings } from "./http/server.ts";
+import type { PublishFn, SqsIngest } from "./sqs/ingest.ts";
 
 /** Where the settings come from. */
 export interface AppFiles {
@@ -103,7 +103,7 @@ export class App {
       this.admin = AdminServer.listen({ ...admin, port: admin.port }, sources);
     }
     if (sqs.length > 0) {
-      const { SqsIngest } = await import("./sqs.ts");
+      const { SqsIngest } = await import("./sqs/ingest.ts");
       const publish: PublishFn = (target, body) => this.server.publishEvent(target, body);
       this.sqs = new SqsIngest(sqs, { publish, metrics: this.server.metrics });
     }

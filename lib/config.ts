@@ -6,10 +6,10 @@
  */
 
 import { parse as parseYaml } from "yaml";
-import { type LdapConfig, parseLdapConfig } from "./ldap_config.ts";
-import { type Cidr, parseCidr } from "./net.ts";
+import { type LdapConfig, parseLdapConfig } from "./auth/ldap_config.ts";
+import { type Cidr, parseCidr } from "./auth/net.ts";
 import { errorMessage, log } from "./log.ts";
-import { parseSqs, type SqsQueueConfig } from "./sqs_config.ts";
+import { parseSqs, type SqsQueueConfig } from "./sqs/config.ts";
 
 /** A configuration problem, already phrased as `file: key: problem`. */
 export class ConfigError extends Error {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { stringify } from "yaml";
-import { Acl, type AclCheck, loadAcl } from "../lib/acl.ts";
+import { Acl, type AclCheck, loadAcl } from "../lib/auth/acl.ts";
 import { ConfigError } from "../lib/config.ts";
 import { configureLog } from "../lib/log.ts";
-import { hashPassword } from "../lib/password.ts";
+import { hashPassword } from "../lib/auth/password.ts";
 import { basic, engineTest, publish, startServer, StreamClient } from "./helpers.ts";
 
 /** Cheap scrypt parameters: the stored format is the same, the tests stay quick. */

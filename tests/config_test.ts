@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { ConfigError, loadConfig, parseConfig, parseDuration } from "../lib/config.ts";
 import { captureWarnings } from "./helpers.ts";
-import { allowed } from "../lib/net.ts";
+import { allowed } from "../lib/auth/net.ts";
 
 // PyPubSub 0.7's own sample pypubsub.yaml, as shipped.
 const PYPUBSUB_SAMPLE = `

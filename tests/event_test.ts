@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { buildEvent, cursorTimeMs, isCursor, newCursor, PayloadError } from "../lib/event.ts";
+import { buildEvent, cursorTimeMs, isCursor, newCursor, PayloadError } from "../lib/core/event.ts";
 
 const target = { path: "/a/b", topics: ["a", "b"], private: false };
 

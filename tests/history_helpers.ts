@@ -5,8 +5,8 @@
  * @module
  */
 
-import { buildEvent, type Event } from "../lib/event.ts";
-import { type History, type HistoryOptions, openHistory } from "../lib/history.ts";
+import { buildEvent, type Event } from "../lib/core/event.ts";
+import { type History, type HistoryOptions, openHistory } from "../lib/history/history.ts";
 import { configureLog } from "../lib/log.ts";
 
 const target = { path: "/fruits/apples", topics: ["fruits", "apples"], private: false };

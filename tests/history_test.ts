@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { newCursor } from "../lib/event.ts";
-import type { History, HistoryOptions } from "../lib/history.ts";
+import { newCursor } from "../lib/core/event.ts";
+import type { History, HistoryOptions } from "../lib/history/history.ts";
 import { backends, event, ns, withHistory } from "./history_helpers.ts";
 
 for (const backend of backends) {

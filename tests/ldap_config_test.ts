@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { parseLdapConfig } from "../lib/ldap_config.ts";
+import { parseLdapConfig } from "../lib/auth/ldap_config.ts";
 
 /** PyPubSub's sample `clients.ldap` block, uncommented, exactly as it ships. */
 const PYPUBSUB_SAMPLE = `

@@ -7,7 +7,7 @@ import {
   fillFilterPattern,
   normalizeDn,
   patternProblem,
-} from "../lib/ldap_escape.ts";
+} from "../lib/auth/ldap_escape.ts";
 
 Deno.test("escapeDnValue() escapes the RFC 4514 specials, edge spaces and a leading #", () => {
   assert.equal(escapeDnValue("alice"), "alice");

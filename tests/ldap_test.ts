@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { LdapAuthenticator, type LdapAuthResult, parseLdapConfig } from "../lib/ldap.ts";
+import { LdapAuthenticator, type LdapAuthResult, parseLdapConfig } from "../lib/auth/ldap.ts";
 import { log } from "../lib/log.ts";
 import { GROUPS, PEOPLE, SUFFIX, USERS, withSlapd } from "./fixtures/slapd.ts";
 

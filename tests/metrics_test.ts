@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Histogram, MetricsRegistry, ServiceMetrics } from "../lib/metrics.ts";
+import { Histogram, MetricsRegistry, ServiceMetrics } from "../lib/ops/metrics.ts";
 
 Deno.test("MetricsRegistry.render() writes HELP and TYPE lines before the samples", () => {
   const registry = new MetricsRegistry();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { allowed, parseAddress, parseCidr } from "../lib/net.ts";
+import { allowed, parseAddress, parseCidr } from "../lib/auth/net.ts";
 
 const blocks = (...texts: string[]) => texts.map(parseCidr);
 

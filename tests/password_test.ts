@@ -8,7 +8,7 @@ import {
   PasswordBusyError,
   passwordHashProblem,
   verifyPassword,
-} from "../lib/password.ts";
+} from "../lib/auth/password.ts";
 
 /** Cheap parameters so that most tests run fast; the format is the same. */
 const FAST = { N: 1024, r: 8, p: 1 };

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { cursorTimeMs, isCursor } from "../lib/event.ts";
-import { openHistory } from "../lib/history.ts";
-import { importPyPubSubBacklog, parseBacklogEntry } from "../lib/pypubsub_import.ts";
+import { cursorTimeMs, isCursor } from "../lib/core/event.ts";
+import { openHistory } from "../lib/history/history.ts";
+import { importPyPubSubBacklog, parseBacklogEntry } from "../lib/history/pypubsub_import.ts";
 import { backends, captureLog, withHistory, withTempDir } from "./history_helpers.ts";
 
 /** Three entries as PyPubSub 0.7 writes them, then a blank line and two bad ones. */
@@ -91,7 +91,7 @@ Deno.test("pypubsub_import.ts as a script imports a backlog into a history file"
   withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/backlog.json`, BACKLOG);
     const storage = `${dir}/history.log`;
-    const script = new URL("../lib/pypubsub_import.ts", import.meta.url).pathname;
+    const script = new URL("../lib/history/pypubsub_import.ts", import.meta.url).pathname;
     const { code, stderr } = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-read", "--allow-write", script, `${dir}/backlog.json`, storage],
       stdout: "null",

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { configureLog } from "../lib/log.ts";
-import { RecentIds, SqsIngest } from "../lib/sqs.ts";
-import type { SqsQueueConfig } from "../lib/sqs_config.ts";
+import { RecentIds, SqsIngest } from "../lib/sqs/ingest.ts";
+import type { SqsQueueConfig } from "../lib/sqs/config.ts";
 import {
   type ConfigPatch,
   startServer,

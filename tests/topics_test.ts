@@ -5,7 +5,7 @@ import {
   TopicError,
   TopicTrie,
   toTopicSet,
-} from "../lib/topics.ts";
+} from "../lib/core/topics.ts";
 
 Deno.test("parseSubscription() ignores order, repeats and empty segments", () => {
   assert.deepEqual(parseSubscription("/b//a/b/"), [["a", "b"]]);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { TtlCache } from "../lib/ttl_cache.ts";
+import { TtlCache } from "../lib/auth/ttl_cache.ts";
 
 Deno.test("TtlCache.get() forgets an entry once its TTL has passed", () => {
   let now = 1000;

@@ -20,7 +20,7 @@
  */
 
 import { stringify } from "yaml";
-import { hashPassword } from "../lib/password.ts";
+import { hashPassword } from "../lib/auth/password.ts";
 
 const encoder = new TextEncoder();
 

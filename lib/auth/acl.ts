@@ -20,8 +20,8 @@
  */
 
 import { createHmac, randomBytes } from "node:crypto";
-import { ConfigError, readYaml } from "./config.ts";
-import { log } from "./log.ts";
+import { ConfigError, readYaml } from "../config.ts";
+import { log } from "../log.ts";
 import {
   dummyVerify,
   isPasswordHash,
@@ -29,7 +29,7 @@ import {
   passwordHashProblem,
   verifyPassword,
 } from "./password.ts";
-import { coveredBy } from "./topics.ts";
+import { coveredBy } from "../core/topics.ts";
 import { TtlCache } from "./ttl_cache.ts";
 
 /** An authenticated user and what it may see and publish. */

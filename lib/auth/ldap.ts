@@ -20,7 +20,7 @@ import net from "node:net";
 import tls from "node:tls";
 import type { LdapAclEntry, LdapConfig, Segments } from "./ldap_config.ts";
 import { fillDnPattern, fillFilterPattern, normalizeDn } from "./ldap_escape.ts";
-import { errorMessage, log } from "./log.ts";
+import { errorMessage, log } from "../log.ts";
 import { TtlCache } from "./ttl_cache.ts";
 
 export { LDAP_DEFAULTS, parseLdapConfig } from "./ldap_config.ts";

@@ -36,7 +36,7 @@
 
 import { FilterParser } from "ldapts";
 import { fillFilterPattern, normalizeDn, patternProblem } from "./ldap_escape.ts";
-import { errorMessage } from "./log.ts";
+import { errorMessage } from "../log.ts";
 
 /** Topics of one ACL segment, by segment name. */
 export type Segments = Readonly<Record<string, readonly string[]>>;

@@ -10,9 +10,9 @@
  */
 
 import type { Acl, Principal } from "./acl.ts";
-import { HttpError } from "./http_error.ts";
+import { HttpError } from "../http/error.ts";
 import { LdapAuthenticator, type LdapAuthResult, type LdapConfig, type Segments } from "./ldap.ts";
-import { type Credentials, unauthorized } from "./request.ts";
+import { type Credentials, unauthorized } from "../http/request.ts";
 
 /** Where credentials are checked: the settings in force. */
 export interface AuthSources {
@@ -33,7 +33,7 @@ const RETRY_AFTER = { "Retry-After": "2" };
  * cannot be made now (LDAP unavailable, too many password checks under way).
  * @example
  * ```ts ignore
- * import { authenticate } from "./auth.ts";
+ * import { authenticate } from "./login.ts";
  * const principal = await authenticate({ acl, ldap: null }, { user: "u", password: "p" });
  * ```
  */

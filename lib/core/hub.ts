@@ -5,10 +5,10 @@
  * @module
  */
 
-import { mayRead } from "./acl.ts";
+import { mayRead } from "../auth/acl.ts";
 import type { Event } from "./event.ts";
-import { log, logEnabled } from "./log.ts";
-import { ServiceMetrics } from "./metrics.ts";
+import { log, logEnabled } from "../log.ts";
+import { ServiceMetrics } from "../ops/metrics.ts";
 import type { CloseReason, Subscriber } from "./subscriber.ts";
 import { coveredBy, TopicTrie, toTopicSet } from "./topics.ts";
 

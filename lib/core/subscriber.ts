@@ -1,12 +1,12 @@
 /**
  * One subscriber as the hub sees it: its topics, its framing, and a byte sink with a
  * budget. How the bytes reach the socket belongs to the HTTP engine, which subclasses
- * {@link Subscriber} (`lib/engine_deno.ts`, `lib/engine_node.ts`).
+ * {@link Subscriber} (`lib/http/engine_deno.ts`, `lib/http/engine_node.ts`).
  *
  * @module
  */
 
-import type { Principal } from "./acl.ts";
+import type { Principal } from "../auth/acl.ts";
 import type { Event } from "./event.ts";
 import type { TopicSet } from "./topics.ts";
 

@@ -16,10 +16,10 @@
  * @module
  */
 
-import { concat } from "./bytes.ts";
-import { Event, isCursor } from "./event.ts";
-import { type EventStub, MemoryHistory } from "./history_memory.ts";
-import { errorMessage, log } from "./log.ts";
+import { concat } from "../core/bytes.ts";
+import { Event, isCursor } from "../core/event.ts";
+import { type EventStub, MemoryHistory } from "./memory.ts";
+import { errorMessage, log } from "../log.ts";
 
 const FORMAT = "denopubsub-history";
 const VERSION = 1;

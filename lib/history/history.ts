@@ -1,14 +1,14 @@
 /**
  * History: the recent events a reconnecting subscriber can catch up from, bounded by count
  * and age, looked up by time or by cursor. Kept in memory, and optionally in a log file
- * that survives restarts and crashes (see `history_log.ts`).
+ * that survives restarts and crashes (see `log.ts`).
  *
  * @module
  */
 
-import type { Event } from "./event.ts";
-import { MemoryHistory } from "./history_memory.ts";
-import { openLogHistory } from "./history_log.ts";
+import type { Event } from "../core/event.ts";
+import { MemoryHistory } from "./memory.ts";
+import { openLogHistory } from "./log.ts";
 
 /** How much history to keep and where. */
 export interface HistoryOptions {
@@ -109,4 +109,4 @@ export async function openHistory(opts: HistoryOptions): Promise<History> {
   });
 }
 
-export { HistoryError } from "./history_log.ts";
+export { HistoryError } from "./log.ts";

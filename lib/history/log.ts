@@ -33,9 +33,9 @@
  * @module
  */
 
-import { concat } from "./bytes.ts";
+import { concat } from "../core/bytes.ts";
 import { dirname } from "node:path";
-import { cursorTimeMs, type Event, newCursor } from "./event.ts";
+import { cursorTimeMs, type Event, newCursor } from "../core/event.ts";
 import type { CursorReplay, History } from "./history.ts";
 import {
   encodeEntries,
@@ -45,9 +45,9 @@ import {
   loadHistoryFile,
   type Moved,
   RecordReader,
-} from "./history_file.ts";
-import { cursorFloor, type MemoryHistory } from "./history_memory.ts";
-import { errorMessage, log } from "./log.ts";
+} from "./file.ts";
+import { cursorFloor, type MemoryHistory } from "./memory.ts";
+import { errorMessage, log } from "../log.ts";
 import { importPyPubSubBacklog } from "./pypubsub_import.ts";
 
 /** The storage file cannot be used: one line naming the file and the problem. */

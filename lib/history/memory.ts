@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Event, isCursor } from "./event.ts";
+import { Event, isCursor } from "../core/event.ts";
 import type { CursorReplay, History } from "./history.ts";
 
 /**
@@ -55,8 +55,8 @@ export function cursorFloor(ms: number): string {
  *
  * @example
  * ```ts
- * import { buildEvent } from "./event.ts";
- * import { MemoryHistory } from "./history_memory.ts";
+ * import { buildEvent } from "../core/event.ts";
+ * import { MemoryHistory } from "./memory.ts";
  * const history = new MemoryHistory({ size: 2, maxAge: 0 });
  * const target = { path: "/a", topics: ["a"], private: false };
  * const [a, b, c] = [1, 2, 3].map((n) => buildEvent(target, `{"n":${n}}`));

@@ -4,16 +4,16 @@
  * becomes an event with its original timestamp and a new time-ordered cursor, so a
  * history started from a PyPubSub backlog replays it in order.
  *
- * Also a script: `deno run --allow-read --allow-write lib/pypubsub_import.ts BACKLOG
+ * Also a script: `deno run --allow-read --allow-write lib/history/pypubsub_import.ts BACKLOG
  * HISTORY_FILE` appends the backlog to a history file (created when missing); the server
  * applies its retention when it opens the file.
  *
  * @module
  */
 
-import { Event, newCursor } from "./event.ts";
+import { Event, newCursor } from "../core/event.ts";
 import { type History, openHistory } from "./history.ts";
-import { errorMessage, log } from "./log.ts";
+import { errorMessage, log } from "../log.ts";
 
 /** What an import did. */
 export interface ImportResult {

@@ -1,18 +1,18 @@
 /**
  * The HTTP engine contract: an engine accepts connections and turns each request into a
  * call of one handler, `(Call, Peer) => Promise<Reply>`. Two engines implement it:
- * `Deno.serve` (`lib/engine_deno.ts`, the default) and `node:http` inside Deno
- * (`lib/engine_node.ts`), chosen by `server.engine`. `Call` and `Reply` are plain views,
+ * `Deno.serve` (`lib/http/engine_deno.ts`, the default) and `node:http` inside Deno
+ * (`lib/http/engine_node.ts`), chosen by `server.engine`. `Call` and `Reply` are plain views,
  * so an engine wraps its own request and writes its own response without converting to
  * and from `Request` and `Response`.
  *
  * @module
  */
 
-import type { EngineName, TlsConfig } from "./config.ts";
+import type { EngineName, TlsConfig } from "../config.ts";
 import { serveDeno } from "./engine_deno.ts";
 import { serveNode } from "./engine_node.ts";
-import type { Subscriber, SubscriberOptions } from "./subscriber.ts";
+import type { Subscriber, SubscriberOptions } from "../core/subscriber.ts";
 
 /** A stream answer's subscriber, and the body to put in the `Response` for it. */
 export interface OpenStream {

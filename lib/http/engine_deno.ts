@@ -10,11 +10,11 @@
  * @module
  */
 
-import { concat } from "./bytes.ts";
+import { concat } from "../core/bytes.ts";
 import type { Call, Engine, Handler, ListenOptions, OpenStream, Peer, Reply } from "./engine.ts";
-import { errorMessage, log } from "./log.ts";
+import { errorMessage, log } from "../log.ts";
 import { pathOf, tooLarge } from "./request.ts";
-import { SlowSubscriberError, Subscriber, type SubscriberOptions } from "./subscriber.ts";
+import { SlowSubscriberError, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
 
 /** Counts queued bytes rather than chunks; shared by every stream. */
 const BYTES: QueuingStrategy<Uint8Array> = { highWaterMark: 0, size: (chunk) => chunk.byteLength };

@@ -19,12 +19,12 @@ import { createServer, IncomingMessage, type Server, ServerResponse } from "node
 import { createServer as createTlsServer } from "node:https";
 import type { Socket } from "node:net";
 import { nextTick } from "node:process";
-import { concat } from "./bytes.ts";
+import { concat } from "../core/bytes.ts";
 import type { Call, Engine, Handler, ListenOptions, OpenStream, Peer, Reply } from "./engine.ts";
-import { HttpError } from "./http_error.ts";
-import { errorMessage, log } from "./log.ts";
+import { HttpError } from "./error.ts";
+import { errorMessage, log } from "../log.ts";
 import { pathOf, tooLarge } from "./request.ts";
-import { SlowSubscriberError, Subscriber, type SubscriberOptions } from "./subscriber.ts";
+import { SlowSubscriberError, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
 
 /** How long shutdown waits for ended streams to flush before cutting connections. */
 const FLUSH_MS = 2000;

@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import { HttpError } from "./http_error.ts";
+ * import { HttpError } from "./error.ts";
  * const err = new HttpError(403, "not allowed to publish from 192.0.2.1");
  * console.assert(err.status === 403);
  * ```

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { HttpError } from "./http_error.ts";
+import { HttpError } from "./error.ts";
 
 /**
  * The path of a request URL or target (origin-form `/a?b` or absolute-form), without

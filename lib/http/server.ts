@@ -1,26 +1,26 @@
 /**
  * The HTTP side: routing, status codes and headers. Everything about who gets which event
- * lives in the hub; accepting connections lives in the engine (`lib/engine.ts`).
+ * lives in the hub; accepting connections lives in the engine (`lib/http/engine.ts`).
  *
  * @module
  */
 
-import type { Acl, Principal } from "./acl.ts";
-import { authenticate, reevaluate } from "./auth.ts";
-import type { Config } from "./config.ts";
+import type { Acl, Principal } from "../auth/acl.ts";
+import { authenticate, reevaluate } from "../auth/login.ts";
+import type { Config } from "../config.ts";
 import { type Call, type Engine, listen, type Peer, type Reply } from "./engine.ts";
-import { buildEvent, type Event, PayloadError, type PublishTarget } from "./event.ts";
-import type { CursorReplay, History } from "./history.ts";
-import { HttpError } from "./http_error.ts";
-import { Hub } from "./hub.ts";
-import type { LdapAuthenticator } from "./ldap.ts";
-import { errorMessage, log } from "./log.ts";
-import { ServiceMetrics } from "./metrics.ts";
-import { allowed } from "./net.ts";
+import { buildEvent, type Event, PayloadError, type PublishTarget } from "../core/event.ts";
+import type { CursorReplay, History } from "../history/history.ts";
+import { HttpError } from "./error.ts";
+import { Hub } from "../core/hub.ts";
+import type { LdapAuthenticator } from "../auth/ldap.ts";
+import { errorMessage, log } from "../log.ts";
+import { ServiceMetrics } from "../ops/metrics.ts";
+import { allowed } from "../auth/net.ts";
 import { basicCredentials, type Credentials, decodeUtf8, unauthorized } from "./request.ts";
-import type { CloseReason, Subscriber } from "./subscriber.ts";
-import { parsePublishPath, parseSubscription, TopicError } from "./topics.ts";
-import { VERSION } from "./version.ts";
+import type { CloseReason, Subscriber } from "../core/subscriber.ts";
+import { parsePublishPath, parseSubscription, TopicError } from "../core/topics.ts";
+import { VERSION } from "../version.ts";
 
 /** The content type of a subscription stream, as PyPubSub sends it. */
 export const STREAM_TYPE = "application/vnd.pypubsub-stream";

@@ -6,10 +6,10 @@
  * @module
  */
 
-import type { AdminConfig } from "./config.ts";
-import { errorMessage, log } from "./log.ts";
+import type { AdminConfig } from "../config.ts";
+import { errorMessage, log } from "../log.ts";
 import type { MetricsRegistry } from "./metrics.ts";
-import { VERSION } from "./version.ts";
+import { VERSION } from "../version.ts";
 
 /** The content type of the Prometheus text exposition format. */
 export const METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8";

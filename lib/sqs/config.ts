@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { Section } from "./config.ts";
-import { log } from "./log.ts";
+import type { Section } from "../config.ts";
+import { log } from "../log.ts";
 
 /** Static credentials (`key` and `secret`). */
 export interface SqsCredentials {

@@ -16,13 +16,13 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import { PayloadError, type PublishTarget } from "./event.ts";
-import { errorMessage, log } from "./log.ts";
-import type { ServiceMetrics } from "./metrics.ts";
-import type { Published } from "./server.ts";
-import type { SqsQueueConfig } from "./sqs_config.ts";
-import { parsePublishPath, TopicError } from "./topics.ts";
-import { VERSION } from "./version.ts";
+import { PayloadError, type PublishTarget } from "../core/event.ts";
+import { errorMessage, log } from "../log.ts";
+import type { ServiceMetrics } from "../ops/metrics.ts";
+import type { Published } from "../http/server.ts";
+import type { SqsQueueConfig } from "./config.ts";
+import { parsePublishPath, TopicError } from "../core/topics.ts";
+import { VERSION } from "../version.ts";
 
 /** Publishes a validated target and body; the server's `publishEvent`. */
 export type PublishFn = (target: PublishTarget, body: string) => Published;
@@ -58,7 +58,7 @@ const DEFAULTS: Required<SqsOptions> = {
  *
  * @example
  * ```ts
- * import { RecentIds } from "./sqs.ts";
+ * import { RecentIds } from "./ingest.ts";
  * const ids = new RecentIds(2);
  * ids.add("a"); ids.add("b"); ids.add("c");
  * console.assert(!ids.has("a") && ids.has("c"));
@@ -95,7 +95,7 @@ export class RecentIds {
  *
  * @example
  * ```ts ignore
- * import { SqsIngest } from "./sqs.ts";
+ * import { SqsIngest } from "./ingest.ts";
  * const publish = (target, body) => server.publishEvent(target, body);
  * const ingest = new SqsIngest(config.sqs, { publish, metrics: server.metrics });
  * await ingest.stop();
