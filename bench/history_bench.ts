@@ -7,7 +7,7 @@
  */
 
 import type { Event } from "../lib/core/event.ts";
-import { openHistory } from "../lib/history/history.ts";
+import { openHistory } from "../lib/history/open.ts";
 import { commitEvent } from "./history_fixtures.ts";
 
 const BATCH = 1000;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { openHistory } from "../lib/history/history.ts";
+import { openHistory } from "../lib/history/open.ts";
 import { log } from "../lib/log.ts";
 import { commitEvent } from "./history_fixtures.ts";
 

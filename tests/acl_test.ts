@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { stringify } from "yaml";
 import { Acl, type AclCheck, loadAcl } from "../lib/auth/acl.ts";
-import { ConfigError } from "../lib/config.ts";
+import { ConfigError } from "../lib/section.ts";
 import { configureLog } from "../lib/log.ts";
 import { hashPassword } from "../lib/auth/password.ts";
 import { basic, engineTest, publish, startServer, StreamClient } from "./helpers.ts";

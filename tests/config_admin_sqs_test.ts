@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { ConfigError, parseConfig } from "../lib/config.ts";
+import { parseConfig } from "../lib/config.ts";
+import { ConfigError } from "../lib/section.ts";
 import { captureWarnings } from "./helpers.ts";
 
 // PyPubSub's sample sqs section, uncommented, as a PyPubSub user would have it.

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { ConfigError, loadConfig, parseConfig, parseDuration } from "../lib/config.ts";
+import { loadConfig, parseConfig } from "../lib/config.ts";
+import { ConfigError, parseDuration } from "../lib/section.ts";
 import { captureWarnings } from "./helpers.ts";
 import { allowed } from "../lib/auth/net.ts";
 

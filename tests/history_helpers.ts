@@ -6,7 +6,8 @@
  */
 
 import { buildEvent, type Event } from "../lib/core/event.ts";
-import { type History, type HistoryOptions, openHistory } from "../lib/history/history.ts";
+import type { History, HistoryOptions } from "../lib/history/history.ts";
+import { openHistory } from "../lib/history/open.ts";
 import { configureLog } from "../lib/log.ts";
 
 const target = { path: "/fruits/apples", topics: ["fruits", "apples"], private: false };

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { buildEvent } from "../lib/core/event.ts";
-import { HistoryError, openHistory } from "../lib/history/history.ts";
+import { HistoryError, openHistory } from "../lib/history/open.ts";
 import { captureLog, event, ns, withTempDir } from "./history_helpers.ts";
 
 async function lines(path: string): Promise<string[]> {

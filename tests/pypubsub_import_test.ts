@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { cursorTimeMs, isCursor } from "../lib/core/event.ts";
-import { openHistory } from "../lib/history/history.ts";
+import { openHistory } from "../lib/history/open.ts";
 import { importPyPubSubBacklog, parseBacklogEntry } from "../lib/history/pypubsub_import.ts";
 import { backends, captureLog, withHistory, withTempDir } from "./history_helpers.ts";
 
@@ -87,11 +87,11 @@ Deno.test("log history: a PyPubSub backlog at the storage path is converted", ()
     await again.close();
   }));
 
-Deno.test("pypubsub_import.ts as a script imports a backlog into a history file", () =>
+Deno.test("tools/import_backlog.ts imports a backlog into a history file", () =>
   withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/backlog.json`, BACKLOG);
     const storage = `${dir}/history.log`;
-    const script = new URL("../lib/history/pypubsub_import.ts", import.meta.url).pathname;
+    const script = new URL("../tools/import_backlog.ts", import.meta.url).pathname;
     const { code, stderr } = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-read", "--allow-write", script, `${dir}/backlog.json`, storage],
       stdout: "null",

@@ -20,7 +20,7 @@
  */
 
 import { createHmac, randomBytes } from "node:crypto";
-import { ConfigError, readYaml } from "../config.ts";
+import { ConfigError, readYaml } from "../section.ts";
 import { log } from "../log.ts";
 import {
   dummyVerify,

@@ -7,8 +7,6 @@
  */
 
 import type { Event } from "../core/event.ts";
-import { MemoryHistory } from "./memory.ts";
-import { openLogHistory } from "./log.ts";
 
 /** How much history to keep and where. */
 export interface HistoryOptions {
@@ -83,30 +81,3 @@ export interface History {
    */
   close(): Promise<void>;
 }
-
-/**
- * Opens the history described by `opts`: in memory, or backed by the log file at
- * `opts.storage`, loading what it holds.
- *
- * @throws {HistoryError} when the storage file cannot be opened or is not a history file.
- * @example
- * ```ts
- * import { openHistory } from "./history.ts";
- * const history = await openHistory({ size: 1000, maxAge: 3600 });
- * console.assert(history.size === 0);
- * await history.close();
- * ```
- */
-export async function openHistory(opts: HistoryOptions): Promise<History> {
-  if (opts.size <= 0 || opts.storage === undefined) {
-    return new MemoryHistory({ size: Math.max(0, opts.size), maxAge: opts.maxAge });
-  }
-  return await openLogHistory({
-    size: opts.size,
-    maxAge: opts.maxAge,
-    path: opts.storage,
-    sync: opts.sync ?? false,
-  });
-}
-
-export { HistoryError } from "./log.ts";

@@ -3,17 +3,14 @@
  * `{"timestamp": float, "topics": [...], "json": {...}, "private": bool}`. Each entry
  * becomes an event with its original timestamp and a new time-ordered cursor, so a
  * history started from a PyPubSub backlog replays it in order.
- *
- * Also a script: `deno run --allow-read --allow-write lib/history/pypubsub_import.ts BACKLOG
- * HISTORY_FILE` appends the backlog to a history file (created when missing); the server
- * applies its retention when it opens the file.
+
+ * `tools/import_backlog.ts` runs it as a script.
  *
  * @module
  */
 
 import { Event, newCursor } from "../core/event.ts";
-import { type History, openHistory } from "./history.ts";
-import { errorMessage, log } from "../log.ts";
+import type { History } from "./history.ts";
 
 /** What an import did. */
 export interface ImportResult {
@@ -30,7 +27,7 @@ export interface ImportResult {
  * @throws {Error} when the file cannot be read, or (with `sync` storage) written.
  * @example
  * ```ts
- * import { openHistory } from "./history.ts";
+ * import { openHistory } from "./open.ts";
  * import { importPyPubSubBacklog } from "./pypubsub_import.ts";
  * const file = await Deno.makeTempFile();
  * await Deno.writeTextFile(file, '{"timestamp": 1.5, "topics": ["a"], "json": {}, "private": false}\n');
@@ -112,26 +109,3 @@ function numberValue(v: unknown): number | undefined {
   const n = typeof source === "string" ? Number(source) : NaN;
   return Number.isFinite(n) ? n : undefined;
 }
-
-async function main(args: string[]): Promise<number> {
-  const [backlog, storage] = args;
-  if (!backlog || !storage || args.length !== 2) {
-    log.error("usage: pypubsub_import.ts BACKLOG_FILE HISTORY_FILE");
-    return 2;
-  }
-  try {
-    const history = await openHistory({ size: Number.MAX_SAFE_INTEGER, maxAge: 0, storage });
-    try {
-      const result = await importPyPubSubBacklog(backlog, history);
-      log.info("imported PyPubSub backlog", { backlog, storage, ...result });
-    } finally {
-      await history.close();
-    }
-    return 0;
-  } catch (err) {
-    log.error("import failed", { backlog, storage, error: errorMessage(err) });
-    return 1;
-  }
-}
-
-if (import.meta.main) Deno.exit(await main(Deno.args));

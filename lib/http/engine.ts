@@ -1,17 +1,15 @@
 /**
  * The HTTP engine contract: an engine accepts connections and turns each request into a
  * call of one handler, `(Call, Peer) => Promise<Reply>`. Two engines implement it:
- * `Deno.serve` (`lib/http/engine_deno.ts`, the default) and `node:http` inside Deno
- * (`lib/http/engine_node.ts`), chosen by `server.engine`. `Call` and `Reply` are plain views,
+ * `Deno.serve` (`engine_deno.ts`, the default) and `node:http` inside Deno
+ * (`engine_node.ts`); `server.ts` picks one by `server.engine`. `Call` and `Reply` are plain views,
  * so an engine wraps its own request and writes its own response without converting to
  * and from `Request` and `Response`.
  *
  * @module
  */
 
-import type { EngineName, TlsConfig } from "../config.ts";
-import { serveDeno } from "./engine_deno.ts";
-import { serveNode } from "./engine_node.ts";
+import type { TlsConfig } from "../config.ts";
 import type { Subscriber, SubscriberOptions } from "../core/subscriber.ts";
 
 /** A stream answer's subscriber, and the body to put in the `Response` for it. */
@@ -82,14 +80,4 @@ export interface Engine {
    * the open streams right after calling this (the hub owns them).
    */
   shutdown(): Promise<void>;
-}
-
-/**
- * Starts the listeners of the named engine.
- *
- * @throws {Error} "cannot listen on ADDRESS port N: why" when a listener cannot start;
- * listeners already started are stopped first.
- */
-export function listen(name: EngineName, handler: Handler, opts: ListenOptions): Promise<Engine> {
-  return name === "node" ? serveNode(handler, opts) : serveDeno(handler, opts);
 }

@@ -7,8 +7,10 @@
 
 import type { Acl, Principal } from "../auth/acl.ts";
 import { authenticate, reevaluate } from "../auth/login.ts";
-import type { Config } from "../config.ts";
-import { type Call, type Engine, listen, type Peer, type Reply } from "./engine.ts";
+import type { Config, EngineName } from "../config.ts";
+import type { Call, Engine, Handler, ListenOptions, Peer, Reply } from "./engine.ts";
+import { serveDeno } from "./engine_deno.ts";
+import { serveNode } from "./engine_node.ts";
 import { buildEvent, type Event, PayloadError, type PublishTarget } from "../core/event.ts";
 import type { CursorReplay, History } from "../history/history.ts";
 import { HttpError } from "./error.ts";
@@ -365,4 +367,14 @@ function topicsOr400<T>(parse: () => T): T {
     if (err instanceof TopicError) throw new HttpError(400, err.message);
     throw err;
   }
+}
+
+/**
+ * Starts the listeners of the named engine.
+ *
+ * @throws {Error} "cannot listen on ADDRESS port N: why" when a listener cannot start;
+ * listeners already started are stopped first.
+ */
+function listen(name: EngineName, handler: Handler, opts: ListenOptions): Promise<Engine> {
+  return name === "node" ? serveNode(handler, opts) : serveDeno(handler, opts);
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Section } from "../config.ts";
+import type { Section } from "../section.ts";
 import { log } from "../log.ts";
 
 /** Static credentials (`key` and `secret`). */
