@@ -68,7 +68,7 @@ for (const backend of backends) {
       for (const ev of evs) await h.append(ev);
       assert.deepEqual(ns(h.after(evs[1]!.cursor).events), [2, 3]);
       assert.equal(h.after(evs[1]!.cursor).truncated, false);
-      assert.deepEqual(h.after(evs[3]!.cursor), { events: [], truncated: false });
+      assert.deepEqual(h.after(evs[3]!.cursor), { events: [], truncated: false, unknown: false });
     },
   );
 
@@ -92,32 +92,43 @@ for (const backend of backends) {
     maxAge: 0,
   }, async (h) => {
     const before = "00000000-0001-7000-8000-000000000000";
-    assert.deepEqual(h.after(before), { events: [], truncated: true });
+    assert.deepEqual(h.after(before), { events: [], truncated: true, unknown: false });
     await h.append(event(1));
     assert.deepEqual(ns(h.after(before).events), [1]);
     assert.equal(h.after(before).truncated, true);
   });
 
   t(
-    "History.after() an unknown cursor that is not older returns nothing",
+    "History.after() a cursor it cannot place replays nothing and says it is unknown",
     { size: 100, maxAge: 0 },
     async (h) => {
       await h.append(event(0));
       const between = newCursor();
       await h.append(event(1));
-      assert.deepEqual(h.after(between), { events: [], truncated: false });
-      assert.deepEqual(h.after(newCursor()), { events: [], truncated: false });
-      assert.deepEqual(h.after("not-a-cursor"), { events: [], truncated: false });
+      const unknown = { events: [], truncated: false, unknown: true };
+      assert.deepEqual(h.after(between), unknown);
+      assert.deepEqual(h.after(newCursor()), unknown, "newer than the newest event");
+      assert.deepEqual(h.after("not-a-cursor"), unknown);
+      const pypubsub = "3f1c2b8e-9a4d-4c2e-8f6b-1d2e3f4a5b6c"; // a UUIDv4
+      assert.deepEqual(h.after(pypubsub), unknown);
     },
   );
+
+  t("History.newest is the newest cursor appended", { size: 1, maxAge: 0 }, async (h) => {
+    assert.equal(h.newest, "");
+    const evs = [0, 1].map((n) => event(n));
+    for (const ev of evs) await h.append(ev);
+    assert.equal(h.newest, evs[1]!.cursor);
+  });
 
   t("History with size 0 keeps nothing", { size: 0, maxAge: 0 }, async (h) => {
     const evs = [0, 1].map((n) => event(n));
     for (const ev of evs) await h.append(ev);
     assert.equal(h.size, 0);
     assert.deepEqual(h.since(0), []);
-    assert.deepEqual(h.after(evs[1]!.cursor), { events: [], truncated: false });
-    assert.deepEqual(h.after(evs[0]!.cursor), { events: [], truncated: true });
+    assert.deepEqual(h.after(evs[1]!.cursor), { events: [], truncated: false, unknown: false });
+    assert.deepEqual(h.after(evs[0]!.cursor), { events: [], truncated: true, unknown: false });
+    assert.equal(h.newest, evs[1]!.cursor);
   });
 
   t(

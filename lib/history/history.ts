@@ -33,6 +33,13 @@ export interface CursorReplay {
    * predate this history): the cursor is older than everything retained.
    */
   truncated: boolean;
+  /**
+   * True when the history cannot place the cursor: not a cursor of ours (a PyPubSub
+   * UUIDv4, another deployment's), newer than any event it has held, or between retained
+   * events without being one of them. Nothing is replayed; the client is told so rather
+   * than left waiting.
+   */
+  unknown: boolean;
 }
 
 /**
@@ -43,6 +50,8 @@ export interface CursorReplay {
 export interface History {
   /** Events retained now (age limit applied). */
   readonly size: number;
+  /** The cursor of the newest event ever appended, retained or not; `""` before the first. */
+  readonly newest: string;
   /** False while the storage file cannot be written (always true in memory). */
   readonly writable: boolean;
   /**
@@ -64,7 +73,7 @@ export interface History {
    * them. A cursor older than everything retained gives all retained events, with
    * `truncated` set unless nothing between it and the oldest retained event was
    * dropped. An unknown cursor that is not older, or a string that is not a cursor,
-   * gives nothing.
+   * gives nothing, with `unknown` set.
    *
    * Events loaded from storage are read from the file when first replayed (about 20 µs
    * each), so replaying a large backlog in pages keeps each call short.

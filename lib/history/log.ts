@@ -306,6 +306,10 @@ class LogHistory implements History {
     return this.#index.size;
   }
 
+  get newest(): string {
+    return this.#index.newest;
+  }
+
   get writable(): boolean {
     return this.#failed === undefined;
   }

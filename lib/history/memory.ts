@@ -40,6 +40,9 @@ class Unreadable implements EventStub {
 
 const MAX_MS = 2 ** 48 - 1;
 
+/** The answer for a cursor the history cannot place; shared, never mutated. */
+const UNKNOWN: CursorReplay = Object.freeze({ events: [], truncated: false, unknown: true });
+
 /**
  * A string that sorts before every cursor of millisecond `ms` and after every cursor of an
  * earlier millisecond: the cursor's time prefix.
@@ -145,14 +148,16 @@ export class MemoryHistory<Stub extends EventStub = never> implements History {
 
   /** Retained events after `cursor`; see {@link History.after}. */
   after(cursor: string, limit = Infinity): CursorReplay {
-    if (!isCursor(cursor)) return { events: [], truncated: false };
+    if (!isCursor(cursor)) return UNKNOWN;
     const cutoff = this.expire();
     const i = this.#lowerBound(cursor);
     if (i < this.#count && this.#at(i).cursor === cursor) {
-      return { events: this.#slice(i + 1, cutoff, limit), truncated: false };
+      return { events: this.#slice(i + 1, cutoff, limit), truncated: false, unknown: false };
     }
-    if (i > 0) return { events: [], truncated: false };
-    return { events: this.#slice(0, cutoff, limit), truncated: cursor < this.#horizon };
+    const truncated = cursor < this.#horizon;
+    // Newer than the newest event, yet not from before this history: never issued here.
+    if (i > 0 || (cursor > this.#newest && !truncated)) return UNKNOWN;
+    return { events: this.#slice(0, cutoff, limit), truncated, unknown: false };
   }
 
   /**

@@ -28,6 +28,7 @@ import { VERSION } from "../version.ts";
 export const STREAM_TYPE = "application/vnd.pypubsub-stream";
 
 const ACCEPTED = "Payload received, thank you very much!\n";
+const NO_REPLAY: CursorReplay = Object.freeze({ events: [], truncated: false, unknown: false });
 const SERVER = `DenoPubSub/${VERSION}`;
 
 /** Settings that can change on reload; swapped together as one snapshot. */
@@ -262,7 +263,10 @@ export class PubSubServer {
     const replay = this.#replay(call);
     this.hub.subscribe(stream.subscriber, replay.events);
     const headers = this.#headers({ "Content-Type": STREAM_TYPE, "Cache-Control": "no-cache" });
+    const newest = this.history.newest;
+    if (newest) headers["X-Newest-Cursor"] = newest;
     if (replay.truncated) headers["X-Backlog-Truncated"] = "true";
+    if (replay.unknown) headers["X-Cursor-Unknown"] = "true";
     return { status: 200, headers, text: null, stream };
   }
 
@@ -271,12 +275,12 @@ export class PubSubServer {
     const cursor = call.header("x-fetch-since-cursor");
     if (cursor !== null) return this.history.after(cursor.trim());
     const since = call.header("x-fetch-since");
-    if (since === null) return { events: [], truncated: false };
+    if (since === null) return NO_REPLAY;
     const seconds = Number(since);
     if (since.trim() === "" || !Number.isFinite(seconds)) {
       throw new HttpError(400, `X-Fetch-Since must be seconds since the epoch, got "${since}"`);
     }
-    return { events: this.history.since(seconds), truncated: false };
+    return { events: this.history.since(seconds), truncated: false, unknown: false };
   }
 
   /**
