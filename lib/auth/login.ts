@@ -6,6 +6,10 @@
  * An ACL-file user gets the file's segments and secure topics. An LDAP user gets the
  * segments its DN and groups are granted in `clients.ldap.acl`, and no secure topics.
  *
+ * Folder `lib/auth/`: who may do what. The ACL file (`acl.ts`), password hashes
+ * (`password.ts`), LDAP (`ldap*.ts`), CIDR allow-lists (`net.ts`) and this module, which
+ * turns credentials into a principal.
+ *
  * @module
  */
 

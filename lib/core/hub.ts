@@ -2,6 +2,10 @@
  * The hub: who is subscribed to what, and delivery of each event to every matching
  * subscriber. It knows subscribers and events, never HTTP.
  *
+ * Folder `lib/core/`: the domain itself, free of HTTP and storage: topics and the topic
+ * trie (`topics.ts`), the event envelope and its wire encodings (`event.ts`), the
+ * subscriber sink (`subscriber.ts`) and this hub, which joins them.
+ *
  * @module
  */
 

@@ -3,6 +3,10 @@
  * and age, looked up by time or by cursor. Kept in memory, and optionally in a log file
  * that survives restarts and crashes (see `log.ts`).
  *
+ * Folder `lib/history/`: this contract, its backends (`memory.ts`; `log.ts` over the file
+ * format of `file.ts`), the factory that picks one (`open.ts`) and the PyPubSub backlog
+ * import. The contract imports none of the backends.
+ *
  * @module
  */
 

@@ -2,6 +2,10 @@
  * The HTTP side: routing, status codes and headers. Everything about who gets which event
  * lives in the hub; accepting connections lives in the engine (`lib/http/engine.ts`).
  *
+ * Folder `lib/http/`: everything HTTP. This handler, the request helpers and `HttpError`,
+ * the engine contract (`engine.ts`) and its two engines (`engine_deno.ts`, `engine_node.ts`),
+ * which `listen` below picks from, so the contract never imports them.
+ *
  * @module
  */
 

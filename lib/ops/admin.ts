@@ -3,6 +3,8 @@
  * every path on the main port is a topic. Loopback by default, off unless `admin.port` is
  * set.
  *
+ * Folder `lib/ops/`: what operators watch: this listener and the metrics (`metrics.ts`).
+ *
  * @module
  */
 

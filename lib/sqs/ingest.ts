@@ -6,6 +6,9 @@
  *
  * This module loads the AWS SDK: import it only when queues are configured.
  *
+ * Folder `lib/sqs/`: SQS ingestion and its config section (`config.ts`), which is read
+ * without loading the AWS SDK.
+ *
  * @module
  */
 
