@@ -7,6 +7,7 @@
 
 import { type LdapConfig, parseLdapConfig } from "./auth/ldap_config.ts";
 import { type Cidr, parseCidr } from "./auth/net.ts";
+import { type CorsConfig, parseCors } from "./http/cors.ts";
 import { errorMessage, log } from "./log.ts";
 import { ConfigError, readYaml, Section } from "./section.ts";
 import { parseSqs, type SqsQueueConfig } from "./sqs/config.ts";
@@ -56,6 +57,10 @@ export interface Config {
     readonly engine: EngineName;
     readonly tls: TlsConfig | null;
     readonly backlog: BacklogConfig;
+    /** Serve the live viewer page to browsers that navigate to a topic URL. */
+    readonly viewer: boolean;
+    /** Origins whose pages may read the service (`server.cors`), or null: CORS off. */
+    readonly cors: CorsConfig | null;
   };
   readonly clients: {
     readonly payloaders: readonly Cidr[];
@@ -90,6 +95,8 @@ const KNOWN = {
     engine: 1,
     backlog: { size: 1, max_age: 1, storage: 1, sync: 1 },
     tls: { port: 1, cert: 1, key: 1, chain: 1 },
+    viewer: 1,
+    cors: { origins: 1 },
   },
   clients: { payloaders: 1, oldschoolers: 1, secure_topics: 1, ldap: "*" },
   admin: { bind: 1, port: 1 },
@@ -186,6 +193,8 @@ export function parseConfig(raw: unknown, file: string): Config {
       engine: server.choice<EngineName>("engine", ["deno", "node"]),
       tls: parseTls(server),
       backlog: parseBacklog(server),
+      viewer: server.bool("viewer", true),
+      cors: parseCors(server),
     },
     clients: {
       payloaders: parsePayloaders(clients),

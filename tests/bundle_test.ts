@@ -9,7 +9,10 @@ const ROOT = new URL("..", import.meta.url);
 const DENO = Deno.execPath();
 const decoder = new TextDecoder();
 /** Flags the bundled server is run with; the same as `deno task compile` bakes in. */
-const PERMISSIONS = ["--allow-net=127.0.0.1", "--allow-env=LOG_TOKENS,LOG_STREAM"];
+const PERMISSIONS = [
+  "--allow-net=127.0.0.1",
+  "--allow-env=LOG_TOKENS,LOG_STREAM,WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE",
+];
 
 async function run(args: string[], cwd: URL | string): Promise<void> {
   const out = await new Deno.Command(DENO, { args, cwd, stdout: "piped", stderr: "piped" })

@@ -141,3 +141,14 @@ Deno.test("parseDuration() accepts seconds and s/m/h/d units", () => {
   assert.equal(parseDuration("5w"), null);
   assert.equal(parseDuration(true), null);
 });
+
+Deno.test("parseConfig() reads server.cors and refuses a malformed origin", () => {
+  const cors = parseConfig({ server: { cors: { origins: ["https://a.example:8443"] } } }, "f.yaml")
+    .server.cors;
+  assert.deepEqual([...cors!.origins], ["https://a.example:8443"]);
+  assert.equal(parseConfig({ server: {} }, "f.yaml").server.cors, null);
+  assert.throws(
+    () => parseConfig({ server: { cors: { origins: ["a.example/"] } } }, "f.yaml"),
+    /f\.yaml: server\.cors\.origins\[0\]: "a\.example\/" is not an origin/,
+  );
+});

@@ -46,6 +46,8 @@ export class Event {
   /** `json + "\n"`, the NDJSON framing. */
   readonly line: Uint8Array;
   #oldschool: Uint8Array | undefined;
+  #sse: Uint8Array | undefined;
+  #message: Uint8Array | undefined;
   #topicSet: ReadonlySet<string> | undefined;
 
   constructor(stored: StoredEvent) {
@@ -67,6 +69,16 @@ export class Event {
       this.#oldschool = bytes;
     }
     return this.#oldschool;
+  }
+
+  /** `id: <cursor>`, `data: <json>` and a blank line: one Server-Sent Event. */
+  get sseFrame(): Uint8Array {
+    return this.#sse ??= encodeShared(`id: ${this.cursor}\ndata: ${this.json}\n\n`);
+  }
+
+  /** The JSON text's bytes without the newline: one WebSocket text message (a view of `line`). */
+  get message(): Uint8Array {
+    return this.#message ??= this.line.subarray(0, this.line.byteLength - 1);
   }
 
   /** The topics as a set, for subset checks; built once, shared by every subscriber. */

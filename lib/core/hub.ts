@@ -16,8 +16,6 @@ import { ServiceMetrics } from "../ops/metrics.ts";
 import type { CloseReason, Subscriber } from "./subscriber.ts";
 import { coveredBy, TopicTrie, toTopicSet } from "./topics.ts";
 
-const encoder = new TextEncoder();
-
 /** Keepalive pings are sent in this many slices spread over the interval. */
 const PING_SLICES = 10;
 
@@ -67,7 +65,7 @@ export class Hub {
    * @param replay retained events, oldest first; filtered here by topics and ACL.
    */
   subscribe(sub: Subscriber, replay: readonly Event[] = []): void {
-    const hello = stillAlive(sub.oldschool);
+    const hello = sub.framing.keepalive(Date.now() / 1000);
     let bytes = sub.send(hello) ? hello.byteLength : 0;
     for (const event of replay) {
       if (wants(sub, event)) bytes += sub.sendReplayed(event);
@@ -103,19 +101,20 @@ export class Hub {
     const topics = toTopicSet(event.topics);
     const topicSet = event.private ? event.topicSet : null;
     let sent = 0;
-    let oldschool = 0;
+    let bytes = 0;
     this.#trie.match(topics, (sub) => {
       if (sub.lastDelivery === delivery) return;
       sub.lastDelivery = delivery;
       if (topicSet && !mayRead(sub.principal, topicSet)) return;
-      if (sub.sendEvent(event)) {
+      // The framing hands out the event's bytes built once, shared with every subscriber.
+      const frame = sub.framing.event(event);
+      if (sub.send(frame)) {
         sent++;
-        if (sub.oldschool) oldschool++;
+        bytes += frame.byteLength;
       }
     });
     this.metrics.delivered.inc(sent);
-    // An oldschool line is the same line plus one NUL byte.
-    this.metrics.bytesSent.inc(sent * event.line.byteLength + oldschool);
+    this.metrics.bytesSent.inc(bytes);
   }
 
   /** Calls `fn` for every subscriber, e.g. to re-evaluate principals after a reload. */
@@ -139,14 +138,13 @@ export class Hub {
       this.#pingCycle = this.#subscribers.values();
       this.#pingSlice = Math.ceil(this.#subscribers.size / PING_SLICES);
     }
-    const line = stillAlive(false);
-    const oldschool = stillAlive(true);
+    const now = Date.now() / 1000;
     let bytes = 0;
     for (let n = 0; n < this.#pingSlice; n++) {
       const next = this.#pingCycle.next();
       if (next.done) break;
       const sub = next.value;
-      const frame = sub.oldschool ? oldschool : line;
+      const frame = sub.framing.keepalive(now);
       if (sub.send(frame)) bytes += frame.byteLength;
     }
     this.metrics.bytesSent.inc(bytes);
@@ -158,8 +156,4 @@ function wants(sub: Subscriber, event: Event): boolean {
   const has = event.topicSet;
   if (!sub.topicSets.some((set) => coveredBy(set, has))) return false;
   return !event.private || mayRead(sub.principal, has);
-}
-
-function stillAlive(oldschool: boolean): Uint8Array {
-  return encoder.encode(`{"stillalive": ${Date.now() / 1000}}\n${oldschool ? "\0" : ""}`);
 }

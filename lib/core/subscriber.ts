@@ -8,6 +8,7 @@
 
 import type { Principal } from "../auth/acl.ts";
 import type { Event } from "./event.ts";
+import type { Framing } from "./framing.ts";
 import type { TopicSet } from "./topics.ts";
 
 /** Why a stream ended, for the log line and the metrics. */
@@ -23,8 +24,8 @@ export class SlowSubscriberError extends Error {
 /** What every subscriber is made from, whatever the engine. */
 export interface SubscriberOptions {
   readonly topicSets: readonly TopicSet[];
-  /** Wants `\0` after each line (PyPubSub's "oldschool" clients). */
-  readonly oldschool: boolean;
+  /** The wire format: NDJSON, oldschool NDJSON, SSE or WebSocket (`framing.ts`). */
+  readonly framing: Framing;
   readonly principal: Principal | null;
   /** Unsent bytes after which the subscriber is closed as slow. */
   readonly maxQueuedBytes: number;
@@ -46,6 +47,7 @@ export interface SubscriberOptions {
  *
  * @example
  * ```ts
+ * import { NDJSON } from "./framing.ts";
  * import { Subscriber } from "./subscriber.ts";
  * class Memory extends Subscriber {
  *   chunks: Uint8Array[] = [];
@@ -53,7 +55,7 @@ export interface SubscriberOptions {
  *   protected write(bytes: Uint8Array): void { this.chunks.push(bytes); }
  *   protected end(): void {}
  * }
- * const sub = new Memory({ topicSets: [[]], oldschool: false, principal: null,
+ * const sub = new Memory({ topicSets: [[]], framing: NDJSON, principal: null,
  *   maxQueuedBytes: 1 << 20, onClose: () => {} });
  * sub.send(new TextEncoder().encode("{}\n"));
  * sub.close("shutdown");
@@ -62,8 +64,8 @@ export interface SubscriberOptions {
 export abstract class Subscriber {
   readonly id: number = nextId++;
   readonly topicSets: readonly TopicSet[];
-  /** Wants `\0` after each line (PyPubSub's "oldschool" clients). */
-  readonly oldschool: boolean;
+  /** The wire format of every event and keepalive this subscriber gets. */
+  readonly framing: Framing;
   /** Who authenticated, if anyone; replaced when the ACL is reloaded. */
   principal: Principal | null;
   /** The hub's delivery number of the last event sent, to send each event once. */
@@ -76,7 +78,7 @@ export abstract class Subscriber {
 
   constructor(opts: SubscriberOptions) {
     this.topicSets = opts.topicSets;
-    this.oldschool = opts.oldschool;
+    this.framing = opts.framing;
     this.principal = opts.principal;
     this.#maxQueuedBytes = opts.maxQueuedBytes;
     this.#onClose = opts.onClose;
@@ -91,8 +93,9 @@ export abstract class Subscriber {
   /**
    * Ends the engine's stream. With `abort` the queued bytes are dropped and the
    * connection is cut (a slow subscriber); otherwise the client sees a clean end.
+   * `reason` lets a transport that can say why (a WebSocket close code) say it.
    */
-  protected abstract end(abort: boolean): void;
+  protected abstract end(abort: boolean, reason: CloseReason): void;
 
   /** True once the stream has ended, for whatever reason. */
   get closed(): boolean {
@@ -125,15 +128,10 @@ export abstract class Subscriber {
    */
   sendReplayed(event: Event): number {
     if (this.#closed) return 0;
-    const bytes = this.oldschool ? event.oldschoolLine : event.line;
+    const bytes = this.framing.event(event);
     this.#replayAllowance += bytes.byteLength;
     this.write(bytes);
     return bytes.byteLength;
-  }
-
-  /** Sends an event in this subscriber's framing. */
-  sendEvent(event: Event): boolean {
-    return this.send(this.oldschool ? event.oldschoolLine : event.line);
   }
 
   /**
@@ -143,7 +141,7 @@ export abstract class Subscriber {
   close(reason: CloseReason): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.end(reason === "slow");
+    this.end(reason === "slow", reason);
     this.#onClose(this, reason);
   }
 

@@ -30,6 +30,13 @@ export interface Peer {
    * `200` with the result as {@link Reply.stream}; the engine owns how the bytes leave.
    */
   openStream(opts: SubscriberOptions): OpenStream;
+  /**
+   * Accepts this request's WebSocket upgrade and makes the subscriber its messages go to;
+   * null when the request is not a valid upgrade. The handler answers `101` with the
+   * result as {@link Reply.stream}. Read every request header before calling this: on
+   * `Deno.serve` the request's headers are gone once it is upgraded.
+   */
+  openSocket(opts: SubscriberOptions): OpenStream | null;
 }
 
 /** A request as the handler reads it; each engine wraps its own request type. */
@@ -39,6 +46,8 @@ export interface Call {
   readonly path: string;
   /** A request header by lower-case name, or null when the request has none. */
   header(name: string): string | null;
+  /** A query-string parameter, decoded, or null when the target has none by that name. */
+  query(name: string): string | null;
   /**
    * Reads the whole body.
    *

@@ -13,8 +13,9 @@
 import { concat } from "../core/bytes.ts";
 import type { Call, Engine, Handler, ListenOptions, OpenStream, Peer, Reply } from "./engine.ts";
 import { errorMessage, log } from "../log.ts";
-import { pathOf, tooLarge } from "./request.ts";
+import { pathOf, queryParam, tooLarge } from "./request.ts";
 import { SlowSubscriberError, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
+import { upgradeDeno } from "./ws_deno.ts";
 
 /** Counts queued bytes rather than chunks; shared by every stream. */
 const BYTES: QueuingStrategy<Uint8Array> = { highWaterMark: 0, size: (chunk) => chunk.byteLength };
@@ -78,6 +79,10 @@ class RequestCall implements Call {
     return this.req.headers.get(name);
   }
 
+  query(name: string): string | null {
+    return queryParam(this.req.url, name);
+  }
+
   async body(limit: number): Promise<Uint8Array> {
     const req = this.req;
     const declared = req.headers.get("content-length");
@@ -98,14 +103,29 @@ class RequestCall implements Call {
   }
 }
 
-function toResponse(reply: Reply): Response {
+function toResponse(reply: Reply, peer: DenoPeer): Response {
+  if (reply.stream && peer.upgrade) return peer.upgrade;
   const body = reply.stream ? reply.stream.body : reply.text;
   return new Response(body, { status: reply.status, headers: reply.headers });
 }
 
-function openStream(opts: SubscriberOptions): OpenStream {
-  const subscriber = new StreamSubscriber(opts);
-  return { subscriber, body: subscriber.body };
+/** One request's view of its connection; keeps the `101` response of a WebSocket upgrade. */
+class DenoPeer implements Peer {
+  readonly httpVersion = null;
+  upgrade: Response | null = null;
+
+  constructor(readonly address: string, readonly req: Request) {}
+
+  openStream(opts: SubscriberOptions): OpenStream {
+    const subscriber = new StreamSubscriber(opts);
+    return { subscriber, body: subscriber.body };
+  }
+
+  openSocket(opts: SubscriberOptions): OpenStream | null {
+    const upgraded = upgradeDeno(this.req, opts);
+    this.upgrade = upgraded?.response ?? null;
+    return upgraded?.stream ?? null;
+  }
 }
 
 function onError(err: unknown): Response {
@@ -122,11 +142,6 @@ function onError(err: unknown): Response {
  */
 export function serveDeno(handler: Handler, opts: ListenOptions): Promise<Engine> {
   const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
-  const peerOf = (info: Deno.ServeHandlerInfo<Deno.NetAddr>): Peer => ({
-    address: info.remoteAddr.hostname,
-    httpVersion: null,
-    openStream,
-  });
   const onListen = (tls: boolean) => ({ hostname, port }: Deno.NetAddr) =>
     log.info(`listening for ${tls ? "HTTPS" : "HTTP"}`, {
       address: hostname,
@@ -136,8 +151,10 @@ export function serveDeno(handler: Handler, opts: ListenOptions): Promise<Engine
   const base = {
     hostname: opts.hostname,
     onError,
-    handler: async (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
-      toResponse(await handler(new RequestCall(req), peerOf(info))),
+    handler: async (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => {
+      const peer = new DenoPeer(info.remoteAddr.hostname, req);
+      return toResponse(await handler(new RequestCall(req), peer), peer);
+    },
   };
   const engine: Engine = {
     get port() {

@@ -23,8 +23,9 @@ import { concat } from "../core/bytes.ts";
 import type { Call, Engine, Handler, ListenOptions, OpenStream, Peer, Reply } from "./engine.ts";
 import { HttpError } from "./error.ts";
 import { errorMessage, log } from "../log.ts";
-import { pathOf, tooLarge } from "./request.ts";
+import { pathOf, queryParam, tooLarge } from "./request.ts";
 import { SlowSubscriberError, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
+import { NodeSockets } from "./ws_node.ts";
 
 /** How long shutdown waits for ended streams to flush before cutting connections. */
 const FLUSH_MS = 2000;
@@ -353,6 +354,11 @@ class NodePeer implements Peer {
     this.subscriber = new ResponseSubscriber(opts, this.res, this.streams);
     return { subscriber: this.subscriber, body: null };
   }
+
+  /** Upgrades come to {@link NodeSockets}, never here. */
+  openSocket(): OpenStream | null {
+    return null;
+  }
 }
 
 /** An `IncomingMessage` as the handler reads it. */
@@ -372,6 +378,10 @@ class MessageCall implements Call {
     const value = this.req.headers[name];
     if (value === undefined) return null;
     return Array.isArray(value) ? value.join(", ") : value;
+  }
+
+  query(name: string): string | null {
+    return queryParam(this.req.url ?? "/", name);
   }
 
   /**
@@ -435,6 +445,7 @@ class NodeEngine implements Engine {
   readonly #handler: Handler;
   readonly #servers: StreamServer[] = [];
   readonly #streams = new OpenStreams();
+  readonly #sockets = new NodeSockets();
 
   constructor(handler: Handler) {
     this.#handler = handler;
@@ -454,6 +465,12 @@ class NodeEngine implements Engine {
       this.#serve(req, res).catch((err) => {
         log.error("response failed", { error: errorMessage(err) });
         res.destroy();
+      });
+    });
+    server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Uint8Array) => {
+      this.#sockets.upgrade(this.#handler, req, socket, head).catch((err) => {
+        log.error("upgrade failed", { error: errorMessage(err) });
+        socket.destroy();
       });
     });
     this.#servers.push(server);
@@ -478,7 +495,7 @@ class NodeEngine implements Engine {
     const closed = this.#servers.map((s) =>
       new Promise<void>((resolve) => s.close(() => resolve()))
     );
-    await this.#streams.drained(FLUSH_MS);
+    await Promise.all([this.#streams.drained(FLUSH_MS), this.#sockets.close(FLUSH_MS)]);
     this.#streams.cut();
     for (const server of this.#servers) server.closeAllConnections();
     await Promise.all(closed);

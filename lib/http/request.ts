@@ -26,6 +26,23 @@ export function pathOf(url: string): string {
   return query < 0 ? url.slice(start) : url.slice(start, query);
 }
 
+/**
+ * A parameter of the query string of a request URL or target, decoded; null when absent.
+ *
+ * @example
+ * ```ts
+ * import { queryParam } from "./request.ts";
+ * console.assert(queryParam("/a?cursor=x%2Dy", "cursor") === "x-y");
+ * console.assert(queryParam("/a", "cursor") === null);
+ * ```
+ */
+export function queryParam(url: string, name: string): string | null {
+  const query = url.indexOf("?");
+  if (query < 0) return null;
+  const hash = url.indexOf("#", query);
+  return new URLSearchParams(url.slice(query + 1, hash < 0 ? undefined : hash)).get(name);
+}
+
 /** The 413 answer for a body past `limit` bytes. */
 export function tooLarge(limit: number): HttpError {
   return new HttpError(413, `payload larger than the limit of ${limit} bytes`);

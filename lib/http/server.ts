@@ -16,8 +16,10 @@ import type { Call, Engine, Handler, ListenOptions, Peer, Reply } from "./engine
 import { serveDeno } from "./engine_deno.ts";
 import { serveNode } from "./engine_node.ts";
 import { buildEvent, type Event, PayloadError, type PublishTarget } from "../core/event.ts";
-import type { CursorReplay, History } from "../history/history.ts";
+import type { History } from "../history/history.ts";
+import { corsHeaders, preflightHeaders } from "./cors.ts";
 import { HttpError } from "./error.ts";
+import { NDJSON, OLDSCHOOL, SSE, WEBSOCKET } from "../core/framing.ts";
 import { Hub } from "../core/hub.ts";
 import type { LdapAuthenticator } from "../auth/ldap.ts";
 import { errorMessage, log } from "../log.ts";
@@ -26,13 +28,18 @@ import { allowed } from "../auth/net.ts";
 import { basicCredentials, type Credentials, decodeUtf8, unauthorized } from "./request.ts";
 import type { CloseReason, Subscriber } from "../core/subscriber.ts";
 import { parsePublishPath, parseSubscription, TopicError } from "../core/topics.ts";
+import { readReplay, replayFrom } from "./replay.ts";
+import { type Transport, transportOf } from "./transport.ts";
 import { VERSION } from "../version.ts";
+import { VIEWER_HEADERS, VIEWER_HTML } from "./viewer.ts";
 
 /** The content type of a subscription stream, as PyPubSub sends it. */
 export const STREAM_TYPE = "application/vnd.pypubsub-stream";
 
+/** The content type of a Server-Sent Events stream. */
+export const SSE_TYPE = "text/event-stream";
+
 const ACCEPTED = "Payload received, thank you very much!\n";
-const NO_REPLAY: CursorReplay = Object.freeze({ events: [], truncated: false, unknown: false });
 const SERVER = `DenoPubSub/${VERSION}`;
 
 /** Settings that can change on reload; swapped together as one snapshot. */
@@ -180,6 +187,12 @@ export class PubSubServer {
   async handle(call: Call, peer: Peer): Promise<Reply> {
     const received = performance.now();
     this.metrics.requests.inc();
+    // Read before routing: on Deno.serve a WebSocket upgrade takes the headers away.
+    const origin = this.#settings.config.server.cors ? call.header("origin") : null;
+    return this.#withCors(await this.#answer(call, peer, received), origin);
+  }
+
+  async #answer(call: Call, peer: Peer, received: number): Promise<Reply> {
     try {
       return await this.#route(call, peer, received);
     } catch (err) {
@@ -209,11 +222,33 @@ export class PubSubServer {
         return this.#publish(call, peer, received);
       case "HEAD":
         return this.#respond(null, 204);
+      case "OPTIONS":
+        if (this.#settings.config.server.cors) return this.#preflight(call.header("origin"));
+        // falls through: without CORS there is nothing to answer a preflight with
       default:
         throw new HttpError(405, `method ${call.method} not allowed`, {
           Allow: "GET, HEAD, PUT, POST",
         });
     }
+  }
+
+  /** A CORS preflight: 204 for an allowed origin (its headers are added by `handle`). */
+  #preflight(origin: string | null): Reply {
+    const cors = this.#settings.config.server.cors!;
+    if (corsHeaders(cors, origin) === null) {
+      throw new HttpError(403, `origin ${origin ?? "(none)"} is not in server.cors.origins`);
+    }
+    return this.#respond(null, 204, preflightHeaders());
+  }
+
+  /** With `server.cors`, every answer varies by `Origin`; an allowed one may read it. */
+  #withCors(reply: Reply, origin: string | null): Reply {
+    const cors = this.#settings.config.server.cors;
+    if (!cors) return reply;
+    const headers = reply.headers;
+    headers["Vary"] = headers["Vary"] ? `${headers["Vary"]}, Origin` : "Origin";
+    Object.assign(headers, corsHeaders(cors, origin));
+    return reply;
   }
 
   /** The headers every response carries; a plain record is cheaper than a `Headers`. */
@@ -228,7 +263,7 @@ export class PubSubServer {
 
   #respond(text: string | null, status: number, extra?: Record<string, string>): Reply {
     const headers = this.#headers(extra);
-    if (text !== null) headers["Content-Type"] = "text/plain; charset=utf-8";
+    if (text !== null) headers["Content-Type"] ??= "text/plain; charset=utf-8";
     return { status, headers, text, stream: null };
   }
 
@@ -248,43 +283,51 @@ export class PubSubServer {
     return settings === this.#settings ? principal : reevaluate(principal, this.#settings);
   }
 
-  /** HTTP/1.0 gets PyPubSub's answer, an empty 200: a stream needs chunked encoding. */
+  /**
+   * Answers a `GET` of topics with the transport it asks for (see `transport.ts`).
+   * HTTP/1.0 gets PyPubSub's answer, an empty 200: a stream needs chunked encoding.
+   */
   async #subscribe(call: Call, peer: Peer): Promise<Reply> {
     const topicSets = topicsOr400(() => parseSubscription(call.path));
+    const { config } = this.#settings;
+    const transport = transportOf(call, config.server.viewer);
+    if (transport === "viewer") return this.#respond(VIEWER_HTML, 200, { ...VIEWER_HEADERS });
     const principal = await this.#principal(call);
     if (peer.httpVersion === "1.0") return this.#respond(null, 200);
-    const { config } = this.#settings;
+    const from = replayFrom(call);
     const agent = call.header("user-agent") ?? "";
-    const stream = peer.openStream({
+    const oldschool = config.clients.oldschoolers.some((ua) => agent.includes(ua));
+    const opts = {
       topicSets,
-      oldschool: config.clients.oldschoolers.some((ua) => agent.includes(ua)),
+      framing: transport === "sse"
+        ? SSE
+        : transport === "websocket"
+        ? WEBSOCKET
+        : oldschool
+        ? OLDSCHOOL
+        : NDJSON,
       principal,
       maxQueuedBytes: config.server.maxQueuedBytes,
       onClose: this.#onClose,
-    });
+    };
+    const stream = transport === "websocket" ? peer.openSocket(opts) : peer.openStream(opts);
+    if (!stream) throw new HttpError(400, "not a valid WebSocket upgrade request");
     // No await from here on: the replay is read and the subscriber registered in one
     // step, so no event falls between the history and the live stream, and none twice.
-    const replay = this.#replay(call);
-    this.hub.subscribe(stream.subscriber, replay.events);
-    const headers = this.#headers({ "Content-Type": STREAM_TYPE, "Cache-Control": "no-cache" });
+    const replay = readReplay(this.history, from);
     const newest = this.history.newest;
+    const opening = opts.framing.opening({
+      newestCursor: newest || null,
+      cursorUnknown: replay.unknown,
+      backlogTruncated: replay.truncated,
+    });
+    if (opening) stream.subscriber.send(opening);
+    this.hub.subscribe(stream.subscriber, replay.events);
+    const headers = this.#headers(streamHeaders(transport));
     if (newest) headers["X-Newest-Cursor"] = newest;
     if (replay.truncated) headers["X-Backlog-Truncated"] = "true";
     if (replay.unknown) headers["X-Cursor-Unknown"] = "true";
-    return { status: 200, headers, text: null, stream };
-  }
-
-  /** The retained events a subscriber asked for with `X-Fetch-Since(-Cursor)`. */
-  #replay(call: Call): CursorReplay {
-    const cursor = call.header("x-fetch-since-cursor");
-    if (cursor !== null) return this.history.after(cursor.trim());
-    const since = call.header("x-fetch-since");
-    if (since === null) return NO_REPLAY;
-    const seconds = Number(since);
-    if (since.trim() === "" || !Number.isFinite(seconds)) {
-      throw new HttpError(400, `X-Fetch-Since must be seconds since the epoch, got "${since}"`);
-    }
-    return { events: this.history.since(seconds), truncated: false, unknown: false };
+    return { status: transport === "websocket" ? 101 : 200, headers, text: null, stream };
   }
 
   /**
@@ -366,6 +409,16 @@ export class PubSubServer {
       throw new HttpError(403, `address ${peer.address} is not allowed to publish`);
     }
   }
+}
+
+/** The headers of a stream answer; proxies must neither cache nor buffer it. */
+function streamHeaders(transport: Transport): Record<string, string> {
+  if (transport === "websocket") return {};
+  return {
+    "Content-Type": transport === "sse" ? SSE_TYPE : STREAM_TYPE,
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+  };
 }
 
 function topicsOr400<T>(parse: () => T): T {

@@ -1,0 +1,38 @@
+/**
+ * What both WebSocket transports share: the close code and reason a subscriber is closed
+ * with, and how often a peer must answer a ping.
+ *
+ * @module
+ */
+
+import type { CloseReason } from "../core/subscriber.ts";
+
+/** Seconds a socket may stay silent before it is pinged; a peer that misses a pong is cut. */
+export const PING_SECONDS = 30;
+
+/** A WebSocket close frame's code and reason (at most 123 bytes). */
+export interface SocketClose {
+  readonly code: number;
+  readonly reason: string;
+}
+
+const CLOSES: Record<CloseReason, SocketClose> = {
+  client: { code: 1000, reason: "" },
+  shutdown: { code: 1001, reason: "server shutting down" },
+  // 1008 (policy violation): the client broke the byte budget; it reconnects with its cursor.
+  slow: { code: 1008, reason: "too slow: more than server.max_queued_bytes unsent" },
+  revoked: { code: 1008, reason: "access revoked" },
+};
+
+/**
+ * The close frame for a subscriber ended for `reason`.
+ *
+ * @example
+ * ```ts
+ * import { socketClose } from "./websocket.ts";
+ * console.assert(socketClose("slow").code === 1008);
+ * ```
+ */
+export function socketClose(reason: CloseReason): SocketClose {
+  return CLOSES[reason];
+}
