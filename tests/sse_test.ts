@@ -138,6 +138,7 @@ for (const engine of ["deno", "node"] as const) {
     const port = app.server.port;
     const url = `http://127.0.0.1:${port}`;
     const source = new EventSource(`${url}/t`);
+    const opened = new Promise((resolve) => source.onopen = resolve);
     const got: { id: string; n: unknown }[] = [];
     let wake = () => {};
     source.onmessage = (e) => {
@@ -156,7 +157,7 @@ for (const engine of ["deno", "node"] as const) {
       });
     const second = await writeFiles(withEngine({ server: { ...storage, port } }, engine));
     try {
-      await new Promise((resolve) => source.onopen = resolve);
+      await opened;
       await publish(`${url}/t`, { n: 1 });
       await until(1);
       await app.stop();
