@@ -152,9 +152,13 @@ export class CliProcess {
     }
   }
 
-  /** Sends a signal. */
+  /** Sends a signal, unless the process already exited. */
   kill(signal: Deno.Signal): void {
-    this.#child.kill(signal);
+    try {
+      this.#child.kill(signal);
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err;
+    }
   }
 
   /** Waits for the exit and all output; returns the exit code. */
