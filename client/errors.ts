@@ -77,8 +77,9 @@ export async function reasonOf(res: Response): Promise<string> {
   return (line || res.statusText || "no reason given").slice(0, 300);
 }
 
-/** One line describing a failure, for messages. */
+/** One line describing a failure and its cause (fetch's own message says little). */
 export function describe(err: unknown): string {
-  if (err instanceof Error) return err.message.split("\n", 1)[0]!;
-  return String(err);
+  if (!(err instanceof Error)) return String(err);
+  const line = err.message.split("\n", 1)[0]!;
+  return err.cause instanceof Error ? `${line}: ${describe(err.cause)}` : line;
 }
