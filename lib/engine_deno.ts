@@ -14,7 +14,14 @@ import { concat } from "./bytes.ts";
 import type { Call, Engine, Handler, ListenOptions, OpenStream, Peer, Reply } from "./engine.ts";
 import { errorMessage, log } from "./log.ts";
 import { pathOf, tooLarge } from "./request.ts";
-import { SlowSubscriberError, Subscriber, type SubscriberOptions } from "./subscriber.ts";
+import { StreamCutError, Subscriber, type SubscriberOptions } from "./subscriber.ts";
+
+/**
+ * How long shutdown waits for `Deno.serve` to finish its connections. One that cannot send
+ * (the client stopped reading and its socket is full) never finishes: Deno has no way to
+ * close it from JavaScript, so shutdown stops waiting and the process exit cuts it.
+ */
+const SHUTDOWN_WAIT_MS = 2000;
 
 /** Counts queued bytes rather than chunks; shared by every stream. */
 const BYTES: QueuingStrategy<Uint8Array> = { highWaterMark: 0, size: (chunk) => chunk.byteLength };
@@ -52,12 +59,15 @@ export class StreamSubscriber extends Subscriber {
     this.#controller.enqueue(bytes);
   }
 
-  protected end(abort: boolean): void {
+  /**
+   * Errors the body: Deno then sends what it already took from it and closes the
+   * connection without the last chunk.
+   */
+  protected cut(): void {
     try {
-      if (abort) this.#controller.error(new SlowSubscriberError("subscriber too slow"));
-      else this.#controller.close();
+      this.#controller.error(new StreamCutError("stream ended by the server"));
     } catch {
-      // Already errored by the engine: nothing left to end.
+      // Already cancelled by the engine: nothing left to cut.
     }
   }
 }
@@ -108,8 +118,19 @@ function openStream(opts: SubscriberOptions): OpenStream {
   return { subscriber, body: subscriber.body };
 }
 
+/** Whether `done` settles within `ms`. */
+async function within(done: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((resolve) => timer = setTimeout(resolve, ms, false));
+  try {
+    return await Promise.race([done.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function onError(err: unknown): Response {
-  if (!(err instanceof SlowSubscriberError)) {
+  if (!(err instanceof StreamCutError)) {
     log.error("request failed", { error: errorMessage(err) });
   }
   return new Response("internal error\n", { status: 500 });
@@ -147,7 +168,11 @@ export function serveDeno(handler: Handler, opts: ListenOptions): Promise<Engine
       return servers[1]?.addr.port ?? 0;
     },
     async shutdown() {
-      await Promise.all(servers.map((s) => s.shutdown()));
+      const finished = await within(
+        Promise.all(servers.map((s) => s.shutdown())),
+        SHUTDOWN_WAIT_MS,
+      );
+      if (!finished) log.warn("connections still open after shutdown; they end with the process");
     },
   };
   try {
