@@ -215,12 +215,16 @@ export class StreamClient {
     }
   }
 
-  /** Reads until the stream ends; returns false if it did not end within `timeoutMs`. */
-  async ended(timeoutMs = 3000): Promise<boolean> {
+  /**
+   * Reads until the stream stops. True when it was cut (the connection lost before the
+   * chunked body's last chunk), false when it ended cleanly or went on past `timeoutMs`.
+   */
+  async cut(timeoutMs = 3000): Promise<boolean> {
     try {
       while (true) await this.nextRaw(timeoutMs);
     } catch (err) {
-      return (err as Error).message === "stream ended";
+      const message = (err as Error).message;
+      return message !== "stream ended" && !message.startsWith("timed out");
     }
   }
 

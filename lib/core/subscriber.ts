@@ -16,9 +16,12 @@ export type CloseReason = "client" | "slow" | "shutdown" | "revoked";
 
 let nextId = 1;
 
-/** The error a slow subscriber's stream is aborted with; expected, so never logged as one. */
-export class SlowSubscriberError extends Error {
-  override name = "SlowSubscriberError";
+/**
+ * The error a stream the server ends is cut with (see {@link Subscriber.close}); expected,
+ * so never logged as one.
+ */
+export class StreamCutError extends Error {
+  override name = "StreamCutError";
 }
 
 /** What every subscriber is made from, whatever the engine. */
@@ -39,7 +42,7 @@ export interface SubscriberOptions {
 /**
  * A subscriber: the hub enqueues shared bytes on it; when the unsent bytes pass
  * `maxQueuedBytes` it is closed rather than allowed to grow memory or hold anyone else
- * up. An engine supplies {@link write}, {@link end} and {@link queuedBytes}, and calls
+ * up. An engine supplies {@link write}, {@link cut} and {@link queuedBytes}, and calls
  * {@link ended} when the client goes away. Once closed, nothing more is written.
  *
  * Thousands of these sit idle at once, so a subscriber holds fields only: no closures,
@@ -53,7 +56,7 @@ export interface SubscriberOptions {
  *   chunks: Uint8Array[] = [];
  *   get queuedBytes(): number { return 0; }
  *   protected write(bytes: Uint8Array): void { this.chunks.push(bytes); }
- *   protected end(): void {}
+ *   protected cut(): void {}
  * }
  * const sub = new Memory({ topicSets: [[]], framing: NDJSON, principal: null,
  *   maxQueuedBytes: 1 << 20, onClose: () => {} });
@@ -91,11 +94,13 @@ export abstract class Subscriber {
   protected abstract write(bytes: Uint8Array): void;
 
   /**
-   * Ends the engine's stream. With `abort` the queued bytes are dropped and the
-   * connection is cut (a slow subscriber); otherwise the client sees a clean end.
-   * `reason` lets a transport that can say why (a WebSocket close code) say it.
+   * Cuts the engine's stream: the connection closes without the chunked body's last
+   * chunk, so the client sees a lost connection, never a clean end of the body. With
+   * `flush` the bytes already handed to the connection go out first (a shutdown);
+   * otherwise everything queued is dropped at once, freeing its memory. `reason` lets a
+   * transport that can say why (a WebSocket close code) say it.
    */
-  protected abstract end(abort: boolean, reason: CloseReason): void;
+  protected abstract cut(flush: boolean, reason: CloseReason): void;
 
   /** True once the stream has ended, for whatever reason. */
   get closed(): boolean {
@@ -135,13 +140,16 @@ export abstract class Subscriber {
   }
 
   /**
-   * Ends the stream. A slow subscriber's stream is aborted, dropping what it queued, so
-   * its memory is freed now; otherwise the client sees a clean end of the body.
+   * Ends the stream by cutting it. PyPubSub's protocol has no end of stream: a client
+   * learns of one only by losing the connection, and reconnects with its cursor. The
+   * ASF's async reader (asfpy) reconnects after a cut but crashes on a clean end of the
+   * body. On shutdown the engine first sends what it already wrote to the connection;
+   * for any other reason (a slow subscriber, a revoked login) what is queued is dropped.
    */
   close(reason: CloseReason): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.end(reason === "slow", reason);
+    this.cut(reason === "shutdown", reason);
     this.#onClose(this, reason);
   }
 

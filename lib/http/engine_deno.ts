@@ -14,24 +14,109 @@ import { concat } from "../core/bytes.ts";
 import type { Call, Engine, Handler, ListenOptions, OpenStream, Peer, Reply } from "./engine.ts";
 import { errorMessage, log } from "../log.ts";
 import { pathOf, queryParam, tooLarge } from "./request.ts";
-import { SlowSubscriberError, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
+import { StreamCutError, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
+import { Ticker } from "./ticker.ts";
 import { upgradeDeno } from "./ws_deno.ts";
 
-/** Counts queued bytes rather than chunks; shared by every stream. */
-const BYTES: QueuingStrategy<Uint8Array> = { highWaterMark: 0, size: (chunk) => chunk.byteLength };
+/** Deno's queue behind a body holds nothing but the line handed for the pending read. */
+const NO_QUEUE: QueuingStrategy<Uint8Array> = { highWaterMark: 0 };
 
 /**
- * A subscriber whose bytes are enqueued on its response body. It is the stream's
- * underlying source itself, so a stream adds no closures or source objects of ours.
+ * `Deno.serve` sends what waits in its queue behind a body as one chunk when it is this
+ * many bytes or fewer, and one piece at a time otherwise (`BUFFER_AGGREGATION_LIMIT` in
+ * Deno's `ext/web/stream_resource.rs`).
+ */
+const MERGED_UP_TO = 1024;
+
+/** Lines a stream queues before the spent slots at the front are given back. */
+const COMPACT_AFTER = 1024;
+
+/**
+ * How long shutdown waits for `Deno.serve` to finish its connections. One that cannot send
+ * (the client stopped reading and its socket is full) never finishes: Deno has no way to
+ * close it from JavaScript, so shutdown stops waiting and the process exit cuts it.
+ */
+const SHUTDOWN_WAIT_MS = 2000;
+
+/**
+ * Tells the streams of one engine when Deno's HTTP layer has taken the lines they handed
+ * over. Hand-overs are numbered; a tick of the {@link Ticker} proves every number issued
+ * before it was asked for, and then the streams that waited are offered their next line.
+ */
+class Pacer {
+  /** The number a hand-over made now gets. */
+  current = 1;
+  /** Every hand-over numbered up to this one has been taken. */
+  proven = 0;
+  #ticking = false;
+  #waiting: StreamSubscriber[] = [];
+  readonly #ticker: Ticker;
+
+  constructor(ticker: Ticker) {
+    this.#ticker = ticker;
+  }
+
+  /** Offers `sub` its next line once a tick has proven its last hand-over taken. */
+  wait(sub: StreamSubscriber): void {
+    this.#waiting.push(sub);
+    if (this.#ticking) return;
+    this.#ticking = true;
+    const proves = this.current++;
+    this.#ticker.tick().then(() => this.#ticked(proves), () => {
+      // Closed with the engine: every stream has been cut.
+    });
+  }
+
+  #ticked(proves: number): void {
+    this.#ticking = false;
+    this.proven = proves;
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const sub of waiting) sub.offer();
+  }
+}
+
+/**
+ * A subscriber whose lines are the chunks of its response body, one line per chunk.
+ *
+ * `Deno.serve` copies a body into a queue of its own as fast as the body yields, and
+ * sends up to 1 KB of what that queue holds as one chunk. A chunk with two lines is lost
+ * to the ASF's legacy reader, which parses each chunk as one JSON document. So the lines
+ * wait here, and Deno gets one when it asks (`pull`) and only when it cannot be merged
+ * with the one before: either the two make more than {@link MERGED_UP_TO} bytes, or a tick
+ * of the engine's {@link Pacer} has proven the one before taken. A burst or a replay of
+ * small events thus leaves at one line per stream per tick.
+ *
+ * Deno tells JavaScript nothing when it has sent a chunk, so a tick is the best proof
+ * there is, and it can fail: the scheduler runs a batch of ready tasks before it polls
+ * for I/O, so in a fan-out to more streams than a batch some may not have run yet; and a
+ * connection whose socket buffer is full takes nothing. Small lines may then still share
+ * a chunk. `server.engine: node` frames every line itself and has neither limit.
+ *
+ * The subscriber is the stream's underlying source itself, so a stream adds no closures
+ * or source objects of ours.
  */
 export class StreamSubscriber extends Subscriber {
   /** The response body. */
   readonly body: ReadableStream<Uint8Array>;
+  readonly #pacer: Pacer;
   #controller!: ReadableStreamDefaultController<Uint8Array>;
+  /** Lines not yet handed to Deno, from `#head` on; null when none (most of the time). */
+  #queue: Uint8Array[] | null = null;
+  #head = 0;
+  #queuedBytes = 0;
+  /** Deno asked for a line and has not had one yet. */
+  #pulled = false;
+  /** The pacer's number of the last hand-over, and that line's length. */
+  #handedAs = 0;
+  #handedBytes = 0;
+  /** Waits for the pacer's next tick. */
+  #waiting = false;
 
-  constructor(opts: SubscriberOptions) {
+  constructor(opts: SubscriberOptions, pacer: Pacer) {
     super(opts);
-    this.body = new ReadableStream<Uint8Array>(this, BYTES);
+    this.#pacer = pacer;
+    this.body = new ReadableStream<Uint8Array>(this, NO_QUEUE);
   }
 
   /** Underlying-source hook: the stream hands over its controller. */
@@ -39,27 +124,81 @@ export class StreamSubscriber extends Subscriber {
     this.#controller = controller;
   }
 
+  /** Underlying-source hook: Deno wants the next chunk. */
+  pull(): void {
+    this.#pulled = true;
+    if (!this.#waiting) this.offer();
+  }
+
   /** Underlying-source hook: the engine cancelled the body, so the client went away. */
   cancel(): void {
+    this.#drop();
     this.ended();
   }
 
-  /** Bytes enqueued but not yet taken by `Deno.serve`. */
+  /** Lines queued here and not yet handed to `Deno.serve`. */
   get queuedBytes(): number {
-    return this.closed ? 0 : -(this.#controller.desiredSize ?? 0);
+    return this.#queuedBytes;
+  }
+
+  /**
+   * Hands Deno the next line if it asked for one and the line cannot be merged with the
+   * last; otherwise, with a line waiting, asks the pacer to call again after a tick.
+   */
+  offer(): void {
+    this.#waiting = false;
+    const queue = this.#queue;
+    if (!this.#pulled || queue === null) return;
+    const line = queue[this.#head]!;
+    const pacer = this.#pacer;
+    if (this.#handedAs <= pacer.proven || this.#handedBytes + line.byteLength > MERGED_UP_TO) {
+      this.#handOver(queue, line, pacer.current);
+    } else {
+      this.#waiting = true;
+      pacer.wait(this);
+    }
   }
 
   protected write(bytes: Uint8Array): void {
-    this.#controller.enqueue(bytes);
+    (this.#queue ??= []).push(bytes);
+    this.#queuedBytes += bytes.byteLength;
+    if (!this.#waiting) this.offer();
   }
 
-  protected end(abort: boolean): void {
+  /**
+   * Errors the body: Deno then sends the line it holds, if any, and closes the connection
+   * without the last chunk. The lines still queued here are dropped even on shutdown:
+   * handing them over at once would merge them into one chunk.
+   */
+  protected cut(): void {
+    this.#drop();
     try {
-      if (abort) this.#controller.error(new SlowSubscriberError("subscriber too slow"));
-      else this.#controller.close();
+      this.#controller.error(new StreamCutError("stream ended by the server"));
     } catch {
-      // Already errored by the engine: nothing left to end.
+      // Already cancelled by the engine: nothing left to cut.
     }
+  }
+
+  #handOver(queue: Uint8Array[], line: Uint8Array, number: number): void {
+    this.#head++;
+    if (this.#head === queue.length) {
+      this.#queue = null;
+      this.#head = 0;
+    } else if (this.#head >= COMPACT_AFTER) {
+      queue.splice(0, this.#head);
+      this.#head = 0;
+    }
+    this.#queuedBytes -= line.byteLength;
+    this.#pulled = false;
+    this.#handedAs = number;
+    this.#handedBytes = line.byteLength;
+    this.#controller.enqueue(line);
+  }
+
+  #drop(): void {
+    this.#queue = null;
+    this.#head = 0;
+    this.#queuedBytes = 0;
   }
 }
 
@@ -114,10 +253,10 @@ class DenoPeer implements Peer {
   readonly httpVersion = null;
   upgrade: Response | null = null;
 
-  constructor(readonly address: string, readonly req: Request) {}
+  constructor(readonly address: string, readonly req: Request, readonly pacer: Pacer) {}
 
   openStream(opts: SubscriberOptions): OpenStream {
-    const subscriber = new StreamSubscriber(opts);
+    const subscriber = new StreamSubscriber(opts, this.pacer);
     return { subscriber, body: subscriber.body };
   }
 
@@ -128,8 +267,19 @@ class DenoPeer implements Peer {
   }
 }
 
+/** Whether `done` settles within `ms`. */
+async function within(done: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((resolve) => timer = setTimeout(resolve, ms, false));
+  try {
+    return await Promise.race([done.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function onError(err: unknown): Response {
-  if (!(err instanceof SlowSubscriberError)) {
+  if (!(err instanceof StreamCutError)) {
     log.error("request failed", { error: errorMessage(err) });
   }
   return new Response("internal error\n", { status: 500 });
@@ -138,9 +288,17 @@ function onError(err: unknown): Response {
 /**
  * Starts `Deno.serve` listeners: plain HTTP, and HTTPS when `opts.tls` is set.
  *
- * @throws {Error} naming the address and port that could not be bound.
+ * @throws {Error} naming the address and port that could not be bound, or saying that
+ * the streams' ticker (a connection on 127.0.0.1) could not be opened.
  */
-export function serveDeno(handler: Handler, opts: ListenOptions): Promise<Engine> {
+export async function serveDeno(handler: Handler, opts: ListenOptions): Promise<Engine> {
+  let ticker: Ticker;
+  try {
+    ticker = await Ticker.open();
+  } catch (err) {
+    throw new Error(`cannot open the streams' ticker on 127.0.0.1: ${errorMessage(err)}`);
+  }
+  const pacer = new Pacer(ticker);
   const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
   const onListen = (tls: boolean) => ({ hostname, port }: Deno.NetAddr) =>
     log.info(`listening for ${tls ? "HTTPS" : "HTTP"}`, {
@@ -152,7 +310,7 @@ export function serveDeno(handler: Handler, opts: ListenOptions): Promise<Engine
     hostname: opts.hostname,
     onError,
     handler: async (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => {
-      const peer = new DenoPeer(info.remoteAddr.hostname, req);
+      const peer = new DenoPeer(info.remoteAddr.hostname, req, pacer);
       return toResponse(await handler(new RequestCall(req), peer), peer);
     },
   };
@@ -164,7 +322,12 @@ export function serveDeno(handler: Handler, opts: ListenOptions): Promise<Engine
       return servers[1]?.addr.port ?? 0;
     },
     async shutdown() {
-      await Promise.all(servers.map((s) => s.shutdown()));
+      const finished = await within(
+        Promise.all(servers.map((s) => s.shutdown())),
+        SHUTDOWN_WAIT_MS,
+      );
+      if (!finished) log.warn("connections still open after shutdown; they end with the process");
+      ticker.close();
     },
   };
   try {
@@ -175,9 +338,8 @@ export function serveDeno(handler: Handler, opts: ListenOptions): Promise<Engine
     }
   } catch (err) {
     const port = servers.length === 0 ? opts.port : opts.tls?.port;
-    return engine.shutdown().then(() => {
-      throw new Error(`cannot listen on ${opts.hostname} port ${port}: ${errorMessage(err)}`);
-    });
+    await engine.shutdown();
+    throw new Error(`cannot listen on ${opts.hostname} port ${port}: ${errorMessage(err)}`);
   }
-  return Promise.resolve(engine);
+  return engine;
 }

@@ -24,7 +24,7 @@ import type { Call, Engine, Handler, ListenOptions, OpenStream, Peer, Reply } fr
 import { HttpError } from "./error.ts";
 import { errorMessage, log } from "../log.ts";
 import { pathOf, queryParam, tooLarge } from "./request.ts";
-import { SlowSubscriberError, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
+import { StreamCutError, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
 import { NodeSockets } from "./ws_node.ts";
 
 /** How long shutdown waits for ended streams to flush before cutting connections. */
@@ -216,7 +216,6 @@ function takeOver(res: StreamResponse): StreamSocket | null {
 
 const encoder = new TextEncoder();
 const CRLF = encoder.encode("\r\n");
-const LAST_CHUNK = encoder.encode("0\r\n\r\n");
 
 /** The line last framed, and its chunk: a fan-out frames each event once, not per stream. */
 let framedLine: Uint8Array | null = null;
@@ -321,21 +320,19 @@ class ResponseSubscriber extends Subscriber {
   }
 
   /**
-   * On a connection taken over, a clean end sends the last chunk and closes the
-   * connection once it is flushed, as Node does after a response marked the last.
+   * Closes the connection without the chunked body's last chunk. With `flush` what was
+   * written goes out first (`destroySoon`); shutdown cuts what has not left after
+   * {@link FLUSH_MS}.
    */
-  protected end(abort: boolean): void {
-    const socket = this.#socket;
+  protected cut(flush: boolean): void {
     if (this.#held) {
       this.#held = [];
-    } else if (socket) {
-      if (abort) socket.destroy();
-      else socket.end(LAST_CHUNK).destroySoon();
-    } else if (abort) {
-      this.#res!.destroy();
-    } else {
-      this.#res!.end();
+      return;
     }
+    const socket = this.#socket ?? this.#res!.socket;
+    if (flush && socket) socket.destroySoon();
+    else if (this.#socket) this.#socket.destroy();
+    else this.#res!.destroy();
   }
 }
 
@@ -433,7 +430,7 @@ function send(res: ServerResponse, reply: Reply): void {
 }
 
 function failed(err: unknown): Reply {
-  if (!(err instanceof SlowSubscriberError)) {
+  if (!(err instanceof StreamCutError)) {
     log.error("request failed", { error: errorMessage(err) });
   }
   const headers = { "Content-Type": "text/plain; charset=utf-8" };
@@ -511,8 +508,10 @@ class NodeEngine implements Engine {
       reply = failed(err);
     }
     const sub = peer.subscriber;
-    if (sub && !sub.closed && reply.stream) {
-      sub.begin(reply.status, reply.headers);
+    if (sub && reply.stream) {
+      // Ended before its head went out (shutdown came first): cut, like any stream.
+      if (sub.closed) res.destroy();
+      else sub.begin(reply.status, reply.headers);
       return;
     }
     sub?.close("client");

@@ -175,7 +175,7 @@ export class PubSubServer {
     }
   }
 
-  /** Stops accepting, ends every stream cleanly, and waits for the listeners to finish. */
+  /** Stops accepting, cuts every stream, and waits for the listeners to finish. */
   async close(): Promise<void> {
     const done = this.#engine?.shutdown();
     this.hub.close();

@@ -60,7 +60,8 @@ class DenoSocketSubscriber extends Subscriber {
     }
   }
 
-  protected end(_abort: boolean, reason: CloseReason): void {
+  /** A WebSocket has a close handshake of its own: it says why with a close code. */
+  protected cut(_flush: boolean, reason: CloseReason): void {
     const { code, reason: text } = socketClose(reason);
     try {
       this.#socket.close(code, text);

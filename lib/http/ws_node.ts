@@ -80,7 +80,8 @@ class NodeSocketSubscriber extends Subscriber {
     }
   }
 
-  protected end(_abort: boolean, reason: CloseReason): void {
+  /** A WebSocket has a close handshake of its own: it says why with a close code. */
+  protected cut(_flush: boolean, reason: CloseReason): void {
     if (!this.#ws) {
       this.#held = [];
       return;
