@@ -96,10 +96,12 @@ export async function startServer(
 /** Every HTTP engine; end-to-end tests run over each. */
 export const ENGINES: readonly EngineName[] = ["deno", "node"];
 
-/** What an engine test gets: the engine, and `startServer` bound to it. */
+/** What an engine test gets: the engine, `startServer` bound to it, and Deno's context. */
 export interface EngineContext {
   engine: EngineName;
   start(patch?: ConfigPatch, acl?: Record<string, unknown> | null): Promise<TestServer>;
+  /** The test's own context, for `step`. */
+  test: Deno.TestContext;
 }
 
 /** The patch with `server.engine` set. */
@@ -125,7 +127,7 @@ export function engineTest(
     Deno.test({
       name: `${name} [${engine}]`,
       ignore: options.ignore ?? false,
-      fn: () => fn({ engine, start }),
+      fn: (test) => fn({ engine, start, test }),
     });
   }
 }
