@@ -49,59 +49,79 @@ async function http10(port: number): Promise<string> {
   }
 }
 
-engineTest("settings that change only on restart are kept on reload, with a warning", async (t) => {
-  await using certs = await selfSigned();
-  const srv = await t.start({ admin: { port: 0 }, server: { backlog: { size: 2 } } }, {});
-  try {
-    const { port } = srv.app.server;
-    const adminPort = srv.app.admin!.port;
-    const newPort = freePort();
-    const newAdmin = freePort();
-    const changed = (maxPayload: number) =>
-      stringify(testConfig({
-        server: {
-          port: newPort,
-          bind: "127.0.0.2",
-          max_payload_size: maxPayload,
-          engine: t.engine === "deno" ? "node" : "deno",
-          tls: { port: 0, cert: certs.cert, key: certs.key },
-          backlog: { size: 100, max_age: "1h" },
-        },
-        admin: { port: newAdmin },
-        sqs: { q: { queue: "events", region: "us-east-1", endpoint: "http://127.0.0.1:9" } },
-      }));
-    await Deno.writeTextFile(srv.files.config, changed(100));
-    const warnings = await warningsOf(async () => assert.ok(await srv.app.reload("all")));
-    assert.equal(warnings.length, 2, warnings.join("\n"));
-    const logged = warnings.join("\n");
-    assert.match(logged, /WARN .*listener settings changed; they take effect after a restart/);
-    assert.match(logged, /WARN .*admin, SQS or backlog settings changed; they take effect/);
+const LISTENER = /^\S+ WARN {2}listener settings changed; they take effect after a restart$/;
+const SERVICES =
+  /^\S+ WARN {2}admin, SQS or backlog settings changed; they take effect after a restart$/;
 
-    assert.equal(await publish(srv.url, { pad: "x".repeat(200) }), 413, "reloadable ones apply");
-    const refused = await fetch(`http://127.0.0.1:${newPort}/`, { method: "HEAD" })
-      .then(() => false, () => true);
-    assert.ok(refused, "nothing listens on the new port");
-    assert.equal(srv.app.server.port, port);
-    assert.equal(srv.app.server.tlsPort, 0, "no TLS listener");
-    const head = await http10(port);
-    if (t.engine === "node") assert.match(head, /^content-length: 0\r$/im, "still node");
-    else assert.match(head, /stillalive/, "still deno");
-    assert.equal(srv.app.admin!.port, adminPort);
-    const health = await fetch(`http://127.0.0.1:${adminPort}/healthz`);
-    assert.equal(health.status, 200);
-    await health.body?.cancel();
-    assert.equal(srv.app.sqs, null, "no SQS reader started");
-    for (let i = 0; i < 3; i++) assert.equal(await publish(`${srv.url}/t`, { i }), 202);
-    await using replay = await StreamClient.open(`${srv.url}/t`, {
-      headers: { "X-Fetch-Since": "0" },
-    });
-    assert.deepEqual([(await replay.next()).i, (await replay.next()).i], [1, 2]);
-    await replay.expectSilence();
+engineTest(
+  "settings that change only on restart are kept on reload, each with its warning",
+  async (t) => {
+    await using certs = await selfSigned();
+    const srv = await t.start({ admin: { port: 0 }, server: { backlog: { size: 2 } } }, {});
+    try {
+      const { port } = srv.app.server;
+      const adminPort = srv.app.admin!.port;
+      const newPort = freePort();
+      // One restart-only setting more at each reload, so that each must bring its warning.
+      const steps: [string, Record<string, unknown>, RegExp][] = [
+        ["port", { server: { port: newPort } }, LISTENER],
+        ["bind", { server: { bind: "127.0.0.2" } }, LISTENER],
+        ["tls", { server: { tls: { port: 0, cert: certs.cert, key: certs.key } } }, LISTENER],
+        ["engine", { server: { engine: t.engine === "deno" ? "node" : "deno" } }, LISTENER],
+        ["admin", { admin: { port: freePort() } }, SERVICES],
+        [
+          "sqs",
+          { sqs: { q: { queue: "q", region: "us-east-1", endpoint: "http://127.0.0.1:9" } } },
+          SERVICES,
+        ],
+        ["backlog", { server: { backlog: { size: 100, max_age: "1h" } } }, SERVICES],
+      ];
+      let patch: Record<string, unknown> = {
+        admin: { port: 0 },
+        server: { backlog: { size: 2 }, engine: t.engine },
+      };
+      for (const [name, change, warning] of steps) {
+        patch = testConfig({
+          ...patch,
+          ...change,
+          server: { ...patch.server as object, ...change.server as object },
+        });
+        await Deno.writeTextFile(srv.files.config, stringify(patch));
+        const warnings = await warningsOf(async () => assert.ok(await srv.app.reload("all")));
+        assert.equal(warnings.length, 1, `${name}: ${warnings.join("\n")}`);
+        assert.match(warnings[0]!, warning, name);
+      }
 
-    await Deno.writeTextFile(srv.files.config, changed(300));
-    const quiet = await warningsOf(async () => assert.ok(await srv.app.reload("all")));
-    assert.deepEqual(quiet, [], "a reload of reloadable settings alone warns about nothing");
-  } finally {
-    await srv.close();
-  }
-});
+      const reloadable = testConfig({
+        ...patch,
+        server: { ...patch.server as object, max_payload_size: 100 },
+      });
+      await Deno.writeTextFile(srv.files.config, stringify(reloadable));
+      const quiet = await warningsOf(async () => assert.ok(await srv.app.reload("all")));
+      assert.deepEqual(quiet, [], "a reload of reloadable settings alone warns about nothing");
+      assert.equal(await publish(srv.url, { pad: "x".repeat(200) }), 413, "and they apply");
+
+      const refused = await fetch(`http://127.0.0.1:${newPort}/`, { method: "HEAD" })
+        .then(() => false, () => true);
+      assert.ok(refused, "nothing listens on the new port");
+      assert.equal(srv.app.server.port, port);
+      assert.equal(srv.app.server.tlsPort, 0, "no TLS listener");
+      const head = await http10(port);
+      if (t.engine === "node") assert.match(head, /^content-length: 0\r$/im, "still node");
+      else assert.match(head, /stillalive/, "still deno");
+      assert.equal(srv.app.admin!.port, adminPort);
+      const health = await fetch(`http://127.0.0.1:${adminPort}/healthz`);
+      assert.equal(health.status, 200);
+      await health.body?.cancel();
+      assert.equal(srv.app.sqs, null, "no SQS reader started");
+      for (let i = 0; i < 3; i++) assert.equal(await publish(`${srv.url}/t`, { i }), 202);
+      await using replay = await StreamClient.open(`${srv.url}/t`, {
+        headers: { "X-Fetch-Since": "0" },
+      });
+      assert.deepEqual([(await replay.next()).i, (await replay.next()).i], [1, 2], "size 2 kept");
+      await replay.expectSilence();
+    } finally {
+      await srv.close();
+    }
+  },
+);
