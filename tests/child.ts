@@ -128,12 +128,33 @@ export function portIn(line: string): number {
   return Number(match[1]);
 }
 
-/** A started child with its files; `await using` kills it and removes the files. */
-export interface ChildServer extends AsyncDisposable {
+/** A child that listens; `await using` kills it if the test did not stop it. */
+export interface Listening extends AsyncDisposable {
   child: Child;
-  files: TestFiles;
   port: number;
   url: string;
+}
+
+/** Starts main.ts on existing files and resolves once it listens. */
+export async function listen(files: TestFiles, options: ChildOptions = {}): Promise<Listening> {
+  const child = new Child(["--config", files.config, "--acl", files.acl], options);
+  try {
+    const port = portIn(await child.waitLine(/listening for HTTP /));
+    return {
+      child,
+      port,
+      url: `http://127.0.0.1:${port}`,
+      [Symbol.asyncDispose]: () => child[Symbol.asyncDispose](),
+    };
+  } catch (err) {
+    await child[Symbol.asyncDispose]();
+    throw err;
+  }
+}
+
+/** A started child with its files; `await using` kills it and removes the files. */
+export interface ChildServer extends Listening {
+  files: TestFiles;
 }
 
 /**
@@ -147,23 +168,16 @@ export async function startChild(
   options: ChildOptions = {},
 ): Promise<ChildServer> {
   const files = await writeFiles(withEngine(patch, engine), acl);
-  const child = new Child(["--config", files.config, "--acl", files.acl], options);
-  const dispose = async () => {
-    await child[Symbol.asyncDispose]();
+  const started = await listen(files, options).catch(async (err) => {
     await files.cleanup();
-  };
-  let port;
-  try {
-    port = portIn(await child.waitLine(/listening for HTTP /));
-  } catch (err) {
-    await dispose();
     throw err;
-  }
+  });
   return {
-    child,
+    ...started,
     files,
-    port,
-    url: `http://127.0.0.1:${port}`,
-    [Symbol.asyncDispose]: dispose,
+    [Symbol.asyncDispose]: async () => {
+      await started[Symbol.asyncDispose]();
+      await files.cleanup();
+    },
   };
 }
