@@ -3,39 +3,9 @@ import { stringify } from "yaml";
 import { Acl, type AclCheck, loadAcl } from "../lib/auth/acl.ts";
 import { ConfigError } from "../lib/section.ts";
 import { configureLog } from "../lib/log.ts";
-import { hashPassword, MAX_RUNNING, MAX_WAITING, verifyPassword } from "../lib/auth/password.ts";
+import { hashPassword, MAX_RUNNING, MAX_WAITING } from "../lib/auth/password.ts";
 import { basic, engineTest, publish, StreamClient, Streams, waitFor } from "./helpers.ts";
-
-/** Cheap scrypt parameters: the stored format is the same, the tests stay quick. */
-const FAST = { N: 1024, r: 8, p: 1 };
-/** A check that holds its slot for most of a second (8 MiB, p runs one after another). */
-const SLOW = { N: 2 ** 13, r: 8, p: 16 };
-
-let slowHash: Promise<string> | undefined;
-let fastHash: Promise<string> | undefined;
-
-/** Password checks holding every running slot, and `waiting` more queued behind them. */
-interface HeldChecks extends AsyncDisposable {
-  /** True once every held check has finished. */
-  readonly done: () => boolean;
-}
-
-/**
- * Fills the password checks: a slow one in every running slot, then `waiting` quick ones
- * in the queue. Disposing waits until they have all finished.
- */
-async function holdChecks(waiting: number): Promise<HeldChecks> {
-  slowHash ??= hashPassword("slow", SLOW);
-  fastHash ??= hashPassword("fast", FAST);
-  const [slow, fast] = await Promise.all([slowHash, fastHash]);
-  const held = Promise.all([
-    ...Array.from({ length: MAX_RUNNING }, () => verifyPassword(slow, "slow")),
-    ...Array.from({ length: waiting }, () => verifyPassword(fast, "fast")),
-  ]);
-  let finished = false;
-  const all = held.then(() => finished = true);
-  return { done: () => finished, [Symbol.asyncDispose]: () => all.then(() => {}) };
-}
+import { FAST, holdChecks } from "./password_checks.ts";
 
 const USERS = {
   alice: {
