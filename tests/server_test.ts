@@ -328,7 +328,7 @@ engineTest("a client that leaves is removed at once, before any write could show
   // No keepalive line for an hour: only the client's leaving itself can remove it.
   const srv = await t.start({ server: { keepalive: "1h" } });
   try {
-    const sub = await StreamClient.open(`${srv.url}/a/b`);
+    await using sub = await StreamClient.open(`${srv.url}/a/b`);
     assert.equal(srv.app.server.hub.size, 1);
     const written = srv.app.server.metrics.bytesSent.value;
     await sub.close();

@@ -33,9 +33,9 @@ engineTest(
       await using bare = await t.start({ server: { tls: { port: 0, cert, key } } });
       const url = `https://localhost:${bare.app.server.tlsPort}`;
       await assert.rejects(fetch(url, { method: "HEAD", client }), (err: Error) => {
-      assert.match(String(err.cause), /UnknownIssuer/);
-      return true;
-    });
+        assert.match(String(err.cause), /UnknownIssuer/);
+        return true;
+      });
     }
     await using srv = await t.start({ server: { tls: { port: 0, cert, key, chain } } });
     const res = await fetch(`https://localhost:${srv.app.server.tlsPort}`, {
