@@ -68,15 +68,17 @@ export function withHistory(
   });
 }
 
-/** Runs `fn` with log lines captured instead of written, returning the lines. */
+/**
+ * Runs `fn` with log lines from `info` up captured instead of written, returning the
+ * lines; the log settings before are restored.
+ */
 export async function captureLog(fn: () => Promise<void>): Promise<string[]> {
   const lines: string[] = [];
-  configureLog({ write: (line) => lines.push(line) });
+  const before = configureLog({ level: "info", write: (line) => lines.push(line) });
   try {
     await fn();
   } finally {
-    const encoder = new TextEncoder();
-    configureLog({ write: (line) => Deno.stderr.writeSync(encoder.encode(line + "\n")) });
+    configureLog(before);
   }
   return lines;
 }
