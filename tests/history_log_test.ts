@@ -240,6 +240,25 @@ for (
     }));
 }
 
+Deno.test("log history: opening cuts a torn tail off the file, before anything is appended", () =>
+  withTempDir(async (dir) => {
+    const storage = `${dir}/h.log`;
+    const h = await openHistory({ size: 100, maxAge: 0, storage });
+    for (let n = 0; n < 3; n++) await h.append(event(n));
+    await h.close();
+    const intact = await Deno.readTextFile(storage);
+    const torn = intact.split("\n").at(-2)!.slice(0, 30);
+    await Deno.writeTextFile(storage, intact + torn);
+    await captureLog(async () => {
+      const again = await openHistory({ size: 100, maxAge: 0, storage });
+      try {
+        assert.equal(await Deno.readTextFile(storage), intact);
+      } finally {
+        await again.close();
+      }
+    });
+  }));
+
 Deno.test("log history: a file that is not a history file is refused, untouched", () =>
   withTempDir(async (dir) => {
     const storage = `${dir}/notes.txt`;

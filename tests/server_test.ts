@@ -225,6 +225,18 @@ async function readText(conn: Deno.Conn, done: (text: string) => boolean): Promi
   return text;
 }
 
+engineTest("an HTTP/1.1 request without a Host header is served", async (t) => {
+  await using srv = await t.start();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: srv.app.server.port });
+  try {
+    await conn.write(new TextEncoder().encode("HEAD / HTTP/1.1\r\nConnection: close\r\n\r\n"));
+    const text = await readText(conn, (text) => text.includes("\r\n\r\n"));
+    assert.match(text, /^HTTP\/1\.1 204 /);
+  } finally {
+    conn.close();
+  }
+});
+
 engineTest("an HTTP/1.0 subscriber: PyPubSub's empty 200 on node, a stream on deno", async (t) => {
   const srv = await t.start();
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: srv.app.server.port });
