@@ -102,16 +102,32 @@ export class Child implements AsyncDisposable {
     this.#process.kill(signal);
   }
 
-  /** Waits for the exit and for its output; returns the exit code. */
-  async exit(): Promise<number> {
-    const status = await this.#status;
+  /**
+   * Waits for the exit and for its output; returns the exit code.
+   *
+   * @throws {Error} when it has not exited within `timeoutMs` (it is then killed), so that
+   * a process that should have stopped fails the test instead of hanging it.
+   */
+  async exit(timeoutMs = 30_000): Promise<number> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), timeoutMs));
+    const status = await Promise.race([this.#status, late]).finally(() => clearTimeout(timer));
+    if (status === null) {
+      this.kill("SIGKILL");
+      await this.#status;
+      await this.#reading;
+      throw new Error(
+        `main.ts did not exit within ${timeoutMs} ms; log:\n${this.stderr.join("\n")}`,
+      );
+    }
     await this.#reading;
     return status.code;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     if (!this.#exited) this.kill("SIGKILL");
-    await this.exit();
+    await this.#status;
+    await this.#reading;
   }
 }
 
