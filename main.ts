@@ -45,16 +45,16 @@ async function main(args: string[]): Promise<number> {
   const running = app;
   Deno.addSignalListener("SIGHUP", () => void running.reload("all"));
   Deno.addSignalListener("SIGUSR2", () => void running.reload("acl"));
-  const stopped = Promise.withResolvers<void>();
+  const stopped = Promise.withResolvers<boolean>();
   const stop = (signal: string) => {
     log.info("shutting down", { signal });
     running.stop().then(stopped.resolve);
   };
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
   Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
-  await stopped.promise;
+  const stored = await stopped.promise;
   log.info("stopped");
-  return 0;
+  return stored ? 0 : 1;
 }
 
 Deno.exit(await main(Deno.args));

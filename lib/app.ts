@@ -138,14 +138,25 @@ export class App {
     return true;
   }
 
-  /** Stops reading SQS, ends every stream and stops the listeners, admin last. */
-  async stop(): Promise<void> {
+  /**
+   * Stops reading SQS, ends every stream and stops the listeners, admin last.
+   *
+   * @returns false when events accepted while the storage could not be written are not
+   * on disk (logged in one line); everything is stopped all the same.
+   */
+  async stop(): Promise<boolean> {
     this.#stopping = true;
     await this.sqs?.stop();
     await this.server.close();
-    await this.server.history.close();
+    const stored = await this.server.history.close().then(() => true, (err) => {
+      log.error("history: events accepted since the storage failed are not on disk", {
+        error: errorMessage(err),
+      });
+      return false;
+    });
     await this.server.settings.ldap?.close();
     await this.admin?.close();
+    return stored;
   }
 }
 

@@ -3,11 +3,9 @@ import { stringify } from "yaml";
 import { Acl, type AclCheck, loadAcl } from "../lib/auth/acl.ts";
 import { ConfigError } from "../lib/section.ts";
 import { configureLog } from "../lib/log.ts";
-import { hashPassword } from "../lib/auth/password.ts";
-import { basic, engineTest, publish, startServer, StreamClient } from "./helpers.ts";
-
-/** Cheap scrypt parameters: the stored format is the same, the tests stay quick. */
-const FAST = { N: 1024, r: 8, p: 1 };
+import { hashPassword, MAX_RUNNING, MAX_WAITING } from "../lib/auth/password.ts";
+import { basic, engineTest, publish, StreamClient, Streams, waitFor } from "./helpers.ts";
+import { FAST, holdChecks } from "./password_checks.ts";
 
 const USERS = {
   alice: {
@@ -92,6 +90,27 @@ Deno.test("Acl.authenticate() spends a full check on an unknown user", async () 
   assert.ok(known > 20 && unknown > 20, `known ${known} ms, unknown ${unknown} ms`);
 });
 
+Deno.test("Acl.authenticate() reuses a right password for 30 s and a wrong one for 5 s", async () => {
+  let now = 1_000_000;
+  const start = now;
+  const acl = Acl.parse(
+    { alice: { password: await hashPassword("right", FAST) } },
+    "acl.yaml",
+    () => now,
+  );
+  const check = async (password: string, at: number) => {
+    now = start + at;
+    await acl.authenticate("alice", password);
+    return acl.stats().checks;
+  };
+  assert.equal(await check("right", 0), 1);
+  assert.equal(await check("wrong", 0), 2);
+  assert.equal(await check("wrong", 4_999), 2, "a wrong password is remembered");
+  assert.equal(await check("wrong", 5_000), 3, "for 5 s");
+  assert.equal(await check("right", 29_999), 3, "a right password is remembered");
+  assert.equal(await check("right", 30_000), 4, "for 30 s");
+});
+
 Deno.test("loadAcl() warns once per load about plaintext passwords, naming the users", async () => {
   const dir = await Deno.makeTempDir({ prefix: "denopubsub-acl-" });
   const lines: string[] = [];
@@ -152,14 +171,15 @@ Deno.test("Acl.parse() errors name the file, the user key and the problem", () =
 engineTest("a private event reaches only subscribers whose segment it covers", async (t) => {
   const srv = await t.start({}, USERS);
   try {
-    const alice = await StreamClient.open(`${srv.url}/git`, {
+    await using streams = new Streams();
+    const alice = await streams.open(`${srv.url}/git`, {
       headers: { Authorization: basic("alice", USERS.alice.password) },
     });
-    const bob = await StreamClient.open(`${srv.url}/git`, {
+    const bob = await streams.open(`${srv.url}/git`, {
       headers: { Authorization: basic("bob", "hunter2") },
     });
-    const anonymous = await StreamClient.open(`${srv.url}/git`);
-    const everything = await StreamClient.open(`${srv.url}/`);
+    const anonymous = await streams.open(`${srv.url}/git`);
+    const everything = await streams.open(`${srv.url}/`);
 
     await publish(`${srv.url}/private/git/privaterepo.git/commit`, { n: 1 });
     await publish(`${srv.url}/git/public`, { n: 2 });
@@ -169,7 +189,6 @@ engineTest("a private event reaches only subscribers whose segment it covers", a
     assert.equal(first.pubsub_path, "/private/git/privaterepo.git/commit");
     assert.equal((await alice.next()).n, 2);
     for (const other of [bob, anonymous, everything]) assert.equal((await other.next()).n, 2);
-    await Promise.all([alice, bob, anonymous, everything].map((s) => s.close()));
   } finally {
     await srv.close();
   }
@@ -179,14 +198,13 @@ engineTest("a private event still needs the subscription's own topics", async (t
   const srv = await t.start({}, USERS);
   try {
     const auth = { Authorization: basic("alice", USERS.alice.password) };
-    const mail = await StreamClient.open(`${srv.url}/email`, { headers: auth });
-    const wrongTopic = await StreamClient.open(`${srv.url}/svn`, { headers: auth });
+    await using mail = await StreamClient.open(`${srv.url}/email`, { headers: auth });
+    await using wrongTopic = await StreamClient.open(`${srv.url}/svn`, { headers: auth });
     await publish(`${srv.url}/private/email/example.org/dev`, { n: 1 });
     await publish(`${srv.url}/private/email/example.org/users`, { n: 2 });
     assert.equal((await mail.next()).n, 1);
     await mail.expectSilence();
     await wrongTopic.expectSilence();
-    await Promise.all([mail.close(), wrongTopic.close()]);
   } finally {
     await srv.close();
   }
@@ -211,6 +229,7 @@ engineTest("wrong credentials answer 401 with WWW-Authenticate", async (t) => {
         });
         assert.equal(res.status, 401, `${method} ${authorization}`);
         assert.match(res.headers.get("www-authenticate") ?? "", /^Basic realm=/);
+        assert.equal(res.headers.get("content-type"), "text/plain; charset=utf-8");
         assert.equal((await res.text()).trimEnd().split("\n").length, 1);
       }
     }
@@ -224,7 +243,7 @@ engineTest("secure topics need a user granted every secure topic in the path", a
     clients: { payloaders: ["10.0.0.0/8"], secure_topics: ["svn", "infra"] },
   }, USERS);
   try {
-    const sub = await StreamClient.open(`${srv.url}/`);
+    await using sub = await StreamClient.open(`${srv.url}/`);
     const alice = { Authorization: basic("alice", USERS.alice.password) };
     const bob = { Authorization: basic("bob", "hunter2") };
     assert.equal(await publish(`${srv.url}/svn/commit`, { n: 1 }, { headers: alice }), 202);
@@ -235,7 +254,6 @@ engineTest("secure topics need a user granted every secure topic in the path", a
     assert.equal(await publish(`${srv.url}/git/commit`, {}, { headers: alice }), 403);
     assert.equal((await sub.next()).n, 1);
     await sub.expectSilence();
-    await sub.close();
   } finally {
     await srv.close();
   }
@@ -246,7 +264,7 @@ engineTest(
   async (t) => {
     const srv = await t.start({}, USERS);
     try {
-      const alice = await StreamClient.open(`${srv.url}/git`, {
+      await using alice = await StreamClient.open(`${srv.url}/git`, {
         headers: { Authorization: basic("alice", USERS.alice.password) },
       });
       await publish(`${srv.url}/private/git/privaterepo.git`, { n: 1 });
@@ -280,40 +298,103 @@ engineTest(
       });
       assert.equal(stillCarol.status, 200, "the running ACL stays in force");
       await stillCarol.body?.cancel();
-      await alice.close();
     } finally {
       await srv.close();
     }
   },
 );
 
-Deno.test("a storm of 200 wrong passwords does not stop delivery or cached logins", async () => {
+engineTest("a storm of 200 wrong passwords does not stop delivery or cached logins", async (t) => {
   const alice = { password: await hashPassword("right", FAST), acl: { all: ["storm"] } };
-  const srv = await startServer({}, { alice, bob: { password: await hashPassword("bob") } });
+  const srv = await t.start({}, { alice, bob: { password: await hashPassword("bob") } });
   try {
     const auth = { Authorization: basic("alice", "right") };
-    const reader = await StreamClient.open(`${srv.url}/storm`, { headers: auth });
+    await using streams = new Streams();
+    const reader = await streams.open(`${srv.url}/storm`, { headers: auth });
     const storm = Promise.all(Array.from({ length: 200 }, async (_, i) => {
       const res = await fetch(`${srv.url}/storm`, {
         headers: { Authorization: basic(i % 2 ? "bob" : "mallory", `wrong-${i}`) },
       });
       await res.body?.cancel();
-      return res.status;
+      return [res.status, res.headers.get("retry-after")] as const;
     }));
-    for (let n = 0; n < 20; n++) {
-      const path = n % 2 ? "/private/storm" : "/storm";
-      assert.equal(await publish(`${srv.url}${path}`, { n }), 202);
-      assert.equal((await reader.next()).n, n);
+    try {
+      for (let n = 0; n < 20; n++) {
+        const path = n % 2 ? "/private/storm" : "/storm";
+        assert.equal(await publish(`${srv.url}${path}`, { n }), 202);
+        assert.equal((await reader.next()).n, n);
+      }
+      const again = await streams.open(`${srv.url}/storm`, { headers: auth });
+      assert.equal(await publish(`${srv.url}/private/storm`, { n: 20 }), 202);
+      assert.equal((await again.next()).n, 20, "a cached login goes past the queue");
+    } finally {
+      const answers = await storm;
+      const count = (status: number) => answers.filter(([s]) => s === status).length;
+      assert.equal(count(401) + count(503), 200, `statuses: ${[...new Set(answers)]}`);
+      assert.ok(count(401) > 0, "the first wrong passwords are checked and refused");
+      // 200 logins at once overflow a queue of 16 per running check.
+      assert.ok(count(503) > 0, "the rest are refused at once");
+      assert.ok(answers.every(([s, retry]) => s !== 503 || retry === "2"), "503 says when");
     }
-    const again = await StreamClient.open(`${srv.url}/storm`, { headers: auth });
-    assert.equal(await publish(`${srv.url}/private/storm`, { n: 20 }), 202);
-    assert.equal((await again.next()).n, 20, "a cached login goes past the queue");
-    const statuses = await storm;
-    const count = (status: number) => statuses.filter((s) => s === status).length;
-    assert.equal(count(401) + count(503), 200, `statuses: ${[...new Set(statuses)]}`);
-    assert.ok(count(401) > 0, "the first wrong passwords are checked and refused");
-    await Promise.all([reader.close(), again.close()]);
   } finally {
+    await srv.close();
+  }
+});
+
+engineTest(
+  "a login answers 503 with Retry-After at once when 16 checks per running one wait",
+  async (t) => {
+    assert.equal(MAX_RUNNING, Math.max(1, navigator.hardwareConcurrency - 1));
+    assert.equal(MAX_WAITING, 16 * MAX_RUNNING);
+    const alice = { password: await hashPassword("right", FAST), acl: {} };
+    const srv = await t.start({}, { alice });
+    try {
+      const login = () =>
+        fetch(`${srv.url}/t`, { headers: { Authorization: basic("alice", "right") } });
+      {
+        await using held = await holdChecks(MAX_WAITING);
+        const refused = await login();
+        assert.equal(refused.status, 503);
+        assert.equal(refused.headers.get("retry-after"), "2");
+        assert.equal(refused.headers.get("content-type"), "text/plain; charset=utf-8");
+        assert.equal(await refused.text(), "too many logins under way; try again shortly\n");
+        assert.ok(!held.done(), "answered without waiting for a slot");
+      }
+      {
+        await using _held = await holdChecks(MAX_WAITING - 1);
+        const waited = await login();
+        await waited.body?.cancel();
+        assert.equal(waited.status, 200, "one place left in the queue: the login waits its turn");
+      }
+    } finally {
+      await srv.close();
+    }
+  },
+);
+
+engineTest("a login that finishes after an ACL reload holds what the new ACL grants", async (t) => {
+  const acl = (segment: string) => ({ alice: { password: "pw", acl: { s: ["git", segment] } } });
+  const srv = await t.start({}, acl("old"));
+  const { requests } = srv.app.server.metrics;
+  const before = requests.value;
+  let opening: Promise<StreamClient> | undefined;
+  try {
+    {
+      await using _held = await holdChecks(0);
+      opening = StreamClient.open(`${srv.url}/git`, {
+        headers: { Authorization: basic("alice", "pw") },
+      });
+      // The request is counted as it arrives, and queues for a check in the same step.
+      await waitFor(() => requests.value === before + 1, 2000, "the login to queue");
+      await Deno.writeTextFile(srv.files.acl, stringify(acl("new")));
+      assert.ok(await srv.app.reload("acl"));
+    }
+    await using sub = await opening;
+    assert.equal(await publish(`${srv.url}/private/git/old`, { n: "old" }), 202);
+    assert.equal(await publish(`${srv.url}/private/git/new`, { n: "new" }), 202);
+    assert.equal((await sub.next()).n, "new");
+  } finally {
+    await opening?.then((sub) => sub.close(), () => {});
     await srv.close();
   }
 });

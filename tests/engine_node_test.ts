@@ -4,7 +4,8 @@
  */
 
 import * as assert from "node:assert/strict";
-import { publish, startServer, type TestServer, waitFor } from "./helpers.ts";
+import { basic, publish, startServer, type TestServer, waitFor } from "./helpers.ts";
+import { holdChecks } from "./password_checks.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -112,7 +113,8 @@ Deno.test("node engine: a stream is chunked on the wire as Node frames it, and s
 });
 
 Deno.test("node engine: a client that ends its side ends its stream at once", async () => {
-  const srv = await startServer({ server: { engine: "node" } });
+  // No keepalive line for an hour: only the client's end of the connection can end it.
+  const srv = await startServer({ server: { engine: "node", keepalive: "1h" } });
   const client = await RawClient.connect(srv);
   try {
     await client.send(SUBSCRIBE);
@@ -142,6 +144,42 @@ Deno.test("node engine: bytes a subscriber sends after its request are ignored a
     assert.ok(!client.text.includes("pipelined"), "the pipelined PUT was not served");
     assert.ok(!client.text.includes("HTTP/1.1 400"), "no answer to the junk");
     assert.equal(srv.app.server.hub.size, 1);
+  } finally {
+    await client.close();
+    await srv.close();
+  }
+});
+
+Deno.test("node engine: a stream whose connection cannot be taken over stays with Node's response and still works", async () => {
+  const srv = await startServer({ server: { engine: "node", keepalive: "1h" } }, {
+    alice: { password: "pw" },
+  });
+  const client = await RawClient.connect(srv);
+  try {
+    const body = '{"pipelined":1}';
+    const put = `PUT /t HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic("alice", "pw")}\r\n` +
+      `Content-Length: ${body.length}\r\n\r\n${body}`;
+    {
+      // The PUT's login waits for a password check, so its answer is still ahead of the
+      // subscription's on the connection when the stream starts: no takeover is possible.
+      await using held = await holdChecks(0);
+      await client.send(put + SUBSCRIBE);
+      await waitFor(() => srv.app.server.hub.size === 1, 2000, "the subscription to start");
+      assert.ok(!held.done(), "the stream started while the PUT was still waiting");
+    }
+    await client.received('"pipelined":1', 5000);
+    const answers = client.text.split(/(?=HTTP\/1\.1 )/);
+    assert.match(answers[0]!, /^HTTP\/1\.1 202 /, "the PUT is answered first");
+    assert.match(answers[1]!, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(answers[1]!, /\r\nTransfer-Encoding: chunked\r\n/i);
+    assert.equal(await publish(`${srv.url}/t`, { n: 2 }), 202);
+    await client.received('"n":2');
+    const stream = client.text.slice(client.text.indexOf("\r\n\r\n", answers[0]!.length) + 4);
+    const lines = stream.split("\r\n").filter((_, i) => i % 2 === 1);
+    assert.equal(stream, lines.map(chunk).join(""), "one chunk per line, as Node frames them");
+    assert.equal(lines.length, 3, "the first keepalive and both events");
+    await client.close();
+    await waitFor(() => srv.app.server.hub.size === 0, 2000, "the subscriber to be removed");
   } finally {
     await client.close();
     await srv.close();

@@ -1,6 +1,7 @@
 /**
  * Test helpers: a config factory over temp folders, an in-process server on port 0, tests
- * run once per HTTP engine, and stream clients that read NDJSON lines.
+ * run once per HTTP engine, and stream clients that read NDJSON lines. Servers and streams
+ * are async-disposable, so `await using` closes them however the test ends.
  */
 
 import { stringify } from "yaml";
@@ -61,8 +62,8 @@ export async function writeFiles(
   return files;
 }
 
-/** A server running in this process, with its files. */
-export interface TestServer {
+/** A server running in this process, with its files; `await using` stops it. */
+export interface TestServer extends AsyncDisposable {
   app: App;
   files: TestFiles;
   url: string;
@@ -79,24 +80,28 @@ export async function startServer(
     await files.cleanup();
     throw err;
   });
+  const close = async () => {
+    await app.stop();
+    await files.cleanup();
+  };
   return {
     app,
     files,
     url: `http://127.0.0.1:${app.server.port}`,
-    close: async () => {
-      await app.stop();
-      await files.cleanup();
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
 /** Every HTTP engine; end-to-end tests run over each. */
 export const ENGINES: readonly EngineName[] = ["deno", "node"];
 
-/** What an engine test gets: the engine, and `startServer` bound to it. */
+/** What an engine test gets: the engine, `startServer` bound to it, and Deno's context. */
 export interface EngineContext {
   engine: EngineName;
   start(patch?: ConfigPatch, acl?: Record<string, unknown> | null): Promise<TestServer>;
+  /** The test's own context, for `step`. */
+  test: Deno.TestContext;
 }
 
 /** The patch with `server.engine` set. */
@@ -104,12 +109,26 @@ export function withEngine(patch: ConfigPatch, engine: EngineName): ConfigPatch 
   return merge(patch, { server: { ...(patch.server as object | undefined), engine } });
 }
 
+/** Options of {@link engineTest}. */
+export interface EngineTestOptions {
+  /** Registers the test as ignored (say why in the test file), so it is not reported ok. */
+  ignore?: boolean;
+}
+
 /** Registers the test once per engine, named `name [engine]`. */
-export function engineTest(name: string, fn: (t: EngineContext) => Promise<void>): void {
+export function engineTest(
+  name: string,
+  fn: (t: EngineContext) => Promise<void>,
+  options: EngineTestOptions = {},
+): void {
   for (const engine of ENGINES) {
     const start = (patch: ConfigPatch = {}, acl: Record<string, unknown> | null = null) =>
       startServer(withEngine(patch, engine), acl);
-    Deno.test(`${name} [${engine}]`, () => fn({ engine, start }));
+    Deno.test({
+      name: `${name} [${engine}]`,
+      ignore: options.ignore ?? false,
+      fn: (test) => fn({ engine, start, test }),
+    });
   }
 }
 
@@ -131,50 +150,62 @@ export async function publish(
 /** A parsed line of a subscription stream. */
 export type Line = Record<string, unknown>;
 
+/** How a {@link StreamClient} opens its stream. */
+export type StreamInit = FetchInit & {
+  /** Return keepalive lines from `next()` too (and do not wait for the first one). */
+  keepalives?: boolean;
+  /**
+   * The server must frame every line as for PyPubSub's oldschool clients, `\n\0`; without
+   * it a NUL anywhere is an error. Send a matching `User-Agent` yourself.
+   */
+  oldschool?: boolean;
+};
+
 /**
  * A subscriber over fetch that reads the stream line by line. Keepalive lines are
- * skipped unless `keepalives` is set.
+ * skipped unless `keepalives` is set. Framing is checked, not forgiven: a frame is one
+ * line ending in `\n`, followed by `\0` exactly when the client is `oldschool`.
  */
-export class StreamClient {
+export class StreamClient implements AsyncDisposable {
   readonly response: Response;
   #reader: ReadableStreamDefaultReader<Uint8Array>;
   #buffer = new Uint8Array(0);
   #keepalives: boolean;
+  #oldschool: boolean;
   /** A read left pending by a timeout; the next call takes its result. */
   #pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
 
-  private constructor(response: Response, keepalives: boolean) {
+  private constructor(response: Response, init: StreamInit) {
     this.response = response;
     this.#reader = response.body!.getReader();
-    this.#keepalives = keepalives;
+    this.#keepalives = init.keepalives ?? false;
+    this.#oldschool = init.oldschool ?? false;
   }
 
   /** Opens a stream; resolves once the response headers and first keepalive arrived. */
-  static async open(
-    url: string,
-    init: FetchInit & { keepalives?: boolean } = {},
-  ): Promise<StreamClient> {
+  static async open(url: string, init: StreamInit = {}): Promise<StreamClient> {
     const res = await fetch(url, init);
     if (res.status !== 200) {
       const text = await res.text();
       throw new Error(`subscribe to ${url} answered ${res.status}: ${text}`);
     }
-    const client = new StreamClient(res, init.keepalives ?? false);
+    const client = new StreamClient(res, init);
     if (!client.#keepalives) await client.nextRaw(); // the first stillalive
     return client;
   }
 
-  /** The next raw frame: bytes up to and including "\n" (and a "\0" right after it). */
+  /**
+   * The next raw frame: bytes up to and including "\n", and the "\0" after it for an
+   * oldschool client.
+   *
+   * @throws {Error} when the framing is wrong: a NUL inside a line or after a line that
+   * should not have one, or none where it should.
+   */
   async nextRaw(timeoutMs = 5000): Promise<Uint8Array> {
     const deadline = Date.now() + timeoutMs;
     while (true) {
-      const nl = this.#buffer.indexOf(10);
-      if (nl >= 0) {
-        const end = this.#buffer[nl + 1] === 0 ? nl + 2 : nl + 1;
-        const frame = this.#buffer.slice(0, end);
-        this.#buffer = this.#buffer.slice(end);
-        return frame;
-      }
+      const frame = this.#takeFrame();
+      if (frame) return frame;
       const left = deadline - Date.now();
       if (left <= 0) throw new Error("timed out waiting for a line");
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -196,11 +227,29 @@ export class StreamClient {
     }
   }
 
+  /** Cuts the next frame off the buffer, or returns null when it has not all arrived. */
+  #takeFrame(): Uint8Array | null {
+    const nl = this.#buffer.indexOf(10);
+    if (nl < 0) return null;
+    const end = this.#oldschool ? nl + 2 : nl + 1;
+    if (end > this.#buffer.length) return null;
+    const frame = this.#buffer.slice(0, end);
+    this.#buffer = this.#buffer.slice(end);
+    const nul = frame.indexOf(0);
+    const text = () => JSON.stringify(new TextDecoder().decode(frame));
+    if (this.#oldschool && nul !== nl + 1) {
+      throw new Error(`oldschool frame without \\n\\0: ${text()}`);
+    }
+    if (!this.#oldschool && nul >= 0) throw new Error(`NUL in a stream frame: ${text()}`);
+    return frame;
+  }
+
   /** The next event (or keepalive, if asked for), parsed. */
   async next(timeoutMs = 5000): Promise<Line> {
     while (true) {
-      const text = new TextDecoder().decode(await this.nextRaw(timeoutMs)).replace(/\0$/, "");
-      const line = JSON.parse(text) as Line;
+      const frame = await this.nextRaw(timeoutMs);
+      const body = this.#oldschool ? frame.subarray(0, -1) : frame;
+      const line = JSON.parse(new TextDecoder().decode(body)) as Line;
       if (this.#keepalives || !("stillalive" in line)) return line;
     }
   }
@@ -228,10 +277,39 @@ export class StreamClient {
     }
   }
 
-  /** Ends the stream from the client side. */
+  /** Ends the stream from the client side; closing again does nothing. */
   async close(): Promise<void> {
     await this.#reader.cancel().catch(() => {});
     await this.#pending?.catch(() => {});
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Stream clients closed together when the group is disposed, also those opened before
+ * an open among several failed.
+ *
+ * @example
+ * ```ts ignore
+ * await using streams = new Streams();
+ * const subs = await Promise.all([1, 2].map(() => streams.open(`${url}/t`)));
+ * ```
+ */
+export class Streams implements AsyncDisposable {
+  readonly #all: StreamClient[] = [];
+
+  /** Opens a stream (as {@link StreamClient.open}) that the group closes. */
+  async open(url: string, init: StreamInit = {}): Promise<StreamClient> {
+    const client = await StreamClient.open(url, init);
+    this.#all.push(client);
+    return client;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Promise.all(this.#all.map((client) => client.close()));
   }
 }
 

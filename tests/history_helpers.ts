@@ -68,15 +68,62 @@ export function withHistory(
   });
 }
 
-/** Runs `fn` with log lines captured instead of written, returning the lines. */
+/**
+ * Runs `fn` with log lines from `info` up captured instead of written, returning the
+ * lines; the log settings before are restored.
+ */
 export async function captureLog(fn: () => Promise<void>): Promise<string[]> {
   const lines: string[] = [];
-  configureLog({ write: (line) => lines.push(line) });
+  const before = configureLog({ level: "info", write: (line) => lines.push(line) });
   try {
     await fn();
   } finally {
-    const encoder = new TextEncoder();
-    configureLog({ write: (line) => Deno.stderr.writeSync(encoder.encode(line + "\n")) });
+    configureLog(before);
   }
   return lines;
+}
+
+/** One `FsFile.syncData()` call that completed. */
+export interface SyncCall {
+  /** The file's length when the call began: every byte below it is on disk. */
+  readonly size: number;
+  /** `performance.now()` when the call completed. */
+  readonly done: number;
+}
+
+/** The syncs recorded by {@link watchSyncs}; disposing it stops recording. */
+export interface SyncWatch extends Disposable {
+  readonly calls: readonly SyncCall[];
+}
+
+/**
+ * Records every `FsFile.syncData()` call made in this process until disposed (`using`).
+ * Each call still goes to the real file; this only notes how much of the file it covered
+ * and when it completed, before the caller learns that it did.
+ */
+export function watchSyncs(): SyncWatch {
+  const proto = Deno.FsFile.prototype;
+  const real = proto.syncData;
+  const calls: SyncCall[] = [];
+  proto.syncData = async function (this: Deno.FsFile): Promise<void> {
+    const size = this.statSync().size;
+    await real.call(this);
+    calls.push({ size, done: performance.now() });
+  };
+  return {
+    calls,
+    [Symbol.dispose]: () => {
+      proto.syncData = real;
+    },
+  };
+}
+
+/** The file's length once its text includes `needle` (a cursor), read after the fact. */
+export async function endOf(path: string, needle: string): Promise<number> {
+  const bytes = await Deno.readFile(path);
+  const text = new TextDecoder().decode(bytes);
+  const at = text.indexOf(needle);
+  if (at < 0) throw new Error(`${path} does not hold ${needle}`);
+  const lineEnd = text.indexOf("\n", at);
+  return new TextEncoder().encode(text.slice(0, lineEnd < 0 ? text.length : lineEnd + 1)).length;
 }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { buildEvent } from "../lib/core/event.ts";
 import { HistoryError, openHistory } from "../lib/history/open.ts";
-import { captureLog, event, ns, withTempDir } from "./history_helpers.ts";
+import { waitFor } from "./helpers.ts";
+import { captureLog, endOf, event, ns, watchSyncs, withTempDir } from "./history_helpers.ts";
 
 async function lines(path: string): Promise<string[]> {
   return (await Deno.readTextFile(path)).split("\n").filter((l) => l !== "");
@@ -164,30 +165,37 @@ Deno.test("log history: a record with intact framing but corrupt fields is left 
     assert.match(logged[0]!, /WARN .*skipped unreadable records .*records=1/);
   }));
 
-Deno.test("log history: with sync, append resolves once the event is in the file", () =>
+Deno.test("log history: with sync, append resolves once a sync has covered the event", () =>
   withTempDir(async (dir) => {
     const storage = `${dir}/h.log`;
     const h = await openHistory({ size: 10, maxAge: 0, storage, sync: true });
     try {
+      using syncs = watchSyncs();
       for (let n = 0; n < 3; n++) {
         const ev = event(n);
         await h.append(ev);
-        assert.ok((await Deno.readTextFile(storage)).includes(ev.cursor));
+        const resolved = performance.now();
+        const end = await endOf(storage, ev.cursor);
+        assert.ok(syncs.calls.some((c) => c.done <= resolved && c.size >= end), `event ${n}`);
       }
     } finally {
       await h.close();
     }
   }));
 
-Deno.test("log history: without sync, an appended event is in the file within a second", () =>
+Deno.test("log history: without sync, an appended event is synced to disk by the once-a-second timer", () =>
   withTempDir(async (dir) => {
     const storage = `${dir}/h.log`;
     const h = await openHistory({ size: 10, maxAge: 0, storage });
     try {
+      using syncs = watchSyncs();
       const ev = event(0);
       await h.append(ev);
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      assert.ok((await Deno.readTextFile(storage)).includes(ev.cursor));
+      assert.deepEqual(syncs.calls, [], "append resolves without waiting for a sync");
+      await waitFor(() => Deno.readTextFileSync(storage).includes(ev.cursor), 1000, "the write");
+      const end = await endOf(storage, ev.cursor);
+      // The timer fires every second; twice that leaves room for a busy machine.
+      await waitFor(() => syncs.calls.some((c) => c.size >= end), 2000, "the timer's sync");
     } finally {
       await h.close();
     }
@@ -234,6 +242,25 @@ for (
       assert.deepEqual(relogged, []);
     }));
 }
+
+Deno.test("log history: opening cuts a torn tail off the file, before anything is appended", () =>
+  withTempDir(async (dir) => {
+    const storage = `${dir}/h.log`;
+    const h = await openHistory({ size: 100, maxAge: 0, storage });
+    for (let n = 0; n < 3; n++) await h.append(event(n));
+    await h.close();
+    const intact = await Deno.readTextFile(storage);
+    const torn = intact.split("\n").at(-2)!.slice(0, 30);
+    await Deno.writeTextFile(storage, intact + torn);
+    await captureLog(async () => {
+      const again = await openHistory({ size: 100, maxAge: 0, storage });
+      try {
+        assert.equal(await Deno.readTextFile(storage), intact);
+      } finally {
+        await again.close();
+      }
+    });
+  }));
 
 Deno.test("log history: a file that is not a history file is refused, untouched", () =>
   withTempDir(async (dir) => {

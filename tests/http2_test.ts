@@ -5,14 +5,14 @@
  */
 
 import assert from "node:assert/strict";
+import { selfSigned } from "./fixtures/certs.ts";
 import { engineTest, publish, waitFor } from "./helpers.ts";
-import { makeCert } from "./tls_cert.ts";
 
 const PROTOCOL = { deno: "2", node: "1.1" } as const;
 
 engineTest("SSE and NDJSON streams work through curl --http2 on the TLS listener", async (t) => {
-  const dir = await Deno.makeTempDir();
-  const { cert, key } = await makeCert(dir);
+  await using certs = await selfSigned();
+  const { cert, key } = certs;
   const srv = await t.start({ server: { tls: { port: 0, cert, key } } });
   try {
     for (const accept of ["text/event-stream", "*/*"]) {
@@ -56,6 +56,5 @@ engineTest("SSE and NDJSON streams work through curl --http2 on the TLS listener
     }
   } finally {
     await srv.close();
-    await Deno.remove(dir, { recursive: true });
   }
 });

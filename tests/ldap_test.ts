@@ -2,13 +2,18 @@ import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { LdapAuthenticator, type LdapAuthResult, parseLdapConfig } from "../lib/auth/ldap.ts";
 import { log } from "../lib/log.ts";
+import { captureWarnings } from "./helpers.ts";
 import { GROUPS, PEOPLE, SUFFIX, USERS, withSlapd } from "./fixtures/slapd.ts";
 
 const OPS = { ops: ["ops"], infra: ["infra", "alerts"] };
 const STAFF_DN = `cn=staff,${GROUPS}`;
 
 /** PyPubSub's sample shape, stray colon included, plus the new keys in `extra`. */
-function authenticator(uri: string, extra: Record<string, unknown> = {}): LdapAuthenticator {
+function authenticator(
+  uri: string,
+  extra: Record<string, unknown> = {},
+  clock: () => number = Date.now,
+): LdapAuthenticator {
   const text = `
 uri: ${uri}
 user_dn: uid=%s,${PEOPLE}
@@ -28,7 +33,7 @@ acl:
     admin: [admin]
 `;
   const raw = { ...parse(text), timeout: 2, ...extra };
-  return new LdapAuthenticator(parseLdapConfig(raw, "pubsub.yaml"));
+  return new LdapAuthenticator(parseLdapConfig(raw, "pubsub.yaml"), clock);
 }
 
 function segmentsOf(result: LdapAuthResult): unknown {
@@ -121,7 +126,8 @@ Deno.test("LdapAuthenticator.authenticate() maps groups to segments and refuses 
 
 Deno.test("LdapAuthenticator caches lookups and fails fast while LDAP is down", async (t) => {
   await withSlapd(async (slapd) => {
-    const ldap = authenticator(slapd.url, { cache_ttl: 60, failure_ttl: 0.3 });
+    let now = 1_000_000;
+    const ldap = authenticator(slapd.url, { cache_ttl: 60, failure_ttl: 2 }, () => now);
     try {
       await t.step(
         "1,000 concurrent and 1,000 sequential logins of one user cost one bind",
@@ -140,13 +146,25 @@ Deno.test("LdapAuthenticator caches lookups and fails fast while LDAP is down", 
         },
       );
 
+      await t.step("a login is reused for cache_ttl, then looked up again", async () => {
+        const before = ldap.stats().binds;
+        now += 59_999;
+        const cached = await ldap.authenticate("alice", USERS.alice.password);
+        assert.equal(cached.status === "ok" && cached.cached, true);
+        now += 1;
+        const fresh = await ldap.authenticate("alice", USERS.alice.password);
+        assert.equal(fresh.status === "ok" && fresh.cached, false);
+        assert.equal(ldap.stats().binds, before + 1);
+      });
+
       await t.step("a wrong password is remembered for failure_ttl only", async () => {
         const before = ldap.stats().binds;
         assert.equal((await ldap.authenticate("alice", "wrong")).status, "denied");
+        now += 1_999;
         const again = await ldap.authenticate("alice", "wrong");
         assert.deepEqual(again, { status: "denied", reason: "invalid credentials", cached: true });
         assert.equal(ldap.stats().binds, before + 1);
-        await new Promise((resolve) => setTimeout(resolve, 350));
+        now += 1;
         assert.equal((await ldap.authenticate("alice", "wrong")).status, "denied");
         assert.equal(ldap.stats().binds, before + 2);
       });
@@ -265,6 +283,34 @@ Deno.test("LdapAuthenticator moves on from a hung and a refused URI to one that 
       hung.close();
     }
   });
+});
+
+Deno.test("LdapAuthenticator warns about a plain ldap:// URL off loopback, and only then", () => {
+  const warned = (uri: string, extra: Record<string, unknown> = {}) =>
+    captureWarnings(() => {
+      new LdapAuthenticator(parseLdapConfig({
+        uri,
+        user_dn: `uid=%s,${PEOPLE}`,
+        base_scope: SUFFIX,
+        acl: { [STAFF_DN]: ["staff"] },
+        ...extra,
+      }, "pubsub.yaml"));
+    });
+  const cleartext = /WARN .*LDAP passwords are sent unencrypted; use ldaps:\/\/ or starttls: true/;
+  for (const uri of ["ldap://ldap.example.org", "ldap://10.1.2.3:389", "ldap://[2001:db8::1]"]) {
+    const lines = warned(uri);
+    assert.equal(lines.length, 1, `${uri}: ${lines}`);
+    assert.match(lines[0]!, cleartext);
+    assert.match(lines[0]!, new RegExp(`uri="${uri.replace(/[[\]./]/g, "\\$&")}"`));
+  }
+  const mixed = warned("ldaps://a.example.org ldap://b.example.org");
+  assert.equal(mixed.length, 1);
+  assert.match(mixed[0]!, /uri="ldap:\/\/b\.example\.org"/);
+  for (const uri of ["ldap://127.0.0.1:389", "ldap://localhost", "ldap://[::1]:389"]) {
+    assert.deepEqual(warned(uri), [], uri);
+  }
+  assert.deepEqual(warned("ldaps://ldap.example.org"), []);
+  assert.deepEqual(warned("ldap://ldap.example.org", { starttls: true }), []);
 });
 
 Deno.test("LdapAuthenticator.close() refuses later logins", async () => {

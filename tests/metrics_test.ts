@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { Histogram, MetricsRegistry, ServiceMetrics } from "../lib/ops/metrics.ts";
+import { Histogram, MetricsRegistry } from "../lib/ops/metrics.ts";
+import { engineTest } from "./helpers.ts";
 
 Deno.test("MetricsRegistry.render() writes HELP and TYPE lines before the samples", () => {
   const registry = new MetricsRegistry();
@@ -57,9 +58,27 @@ Deno.test("MetricsRegistry.reading() replaces the function of an existing readin
   assert.throws(() => registry.counter("x_cache_hits_total", "again"), /already exists/);
 });
 
-Deno.test("ServiceMetrics names every metric with the denopubsub_ prefix", () => {
-  const names = new ServiceMetrics().registry.names();
-  assert.ok(names.length >= 10);
-  for (const name of names) assert.match(name, /^denopubsub_[a-z_]+$/);
-  assert.ok(names.includes("denopubsub_history_events"));
-});
+/** The metrics README's table lists, by name, with their types. */
+async function documentedMetrics(): Promise<Map<string, string>> {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const rows = readme.matchAll(/^\| `(denopubsub_[a-z_]+)` +\| (counter|gauge|histogram) +\|/gm);
+  return new Map([...rows].map(([, name, type]) => [name!, type!]));
+}
+
+engineTest(
+  "GET /metrics serves every metric README lists, with its type, and no other",
+  async (t) => {
+    await using srv = await t.start({ admin: { port: 0 } });
+    const res = await fetch(`http://127.0.0.1:${srv.app.admin!.port}/metrics`);
+    const text = await res.text();
+    const served = new Map(
+      [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(([, name, type]) => [name!, type!]),
+    );
+    const documented = await documentedMetrics();
+    assert.deepEqual(
+      [...served].sort(([a], [b]) => a.localeCompare(b)),
+      [...documented].sort(([a], [b]) => a.localeCompare(b)),
+    );
+    for (const name of served.keys()) assert.match(text, new RegExp(`^# HELP ${name} \\S`, "m"));
+  },
+);

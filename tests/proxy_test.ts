@@ -5,7 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { startServer, StreamClient } from "./helpers.ts";
+import { type EngineContext, engineTest, StreamClient } from "./helpers.ts";
+import { requireProgram } from "./programs.ts";
 
 const DEPLOY = new URL("../deploy/", import.meta.url);
 /** The allowed publisher network in the site files becomes this one loopback address. */
@@ -31,7 +32,10 @@ interface ProxySetup {
   main(dir: string, port: number, site: string): string;
   /** Replacements turning the deploy site into one on loopback ports. */
   site(port: number, upstream: number): [string, string][];
-  command(dir: string): [string, string[]];
+  /** The program that runs the proxy. */
+  program: string;
+  /** Its arguments, to run with its files in `dir`. */
+  args(dir: string): string[];
 }
 
 const NGINX: ProxySetup = {
@@ -55,7 +59,8 @@ http {
     ["listen 80;", `listen 127.0.0.1:${port};`],
     ["allow 10.0.0.0/8;", `allow ${PUBLISHER};`],
   ],
-  command: (dir) => ["nginx", ["-p", dir, "-e", `${dir}/error.log`, "-c", `${dir}/main.conf`]],
+  program: "nginx",
+  args: (dir) => ["-p", dir, "-e", `${dir}/error.log`, "-c", `${dir}/main.conf`],
 };
 
 const MODULES = "/usr/lib/apache2/modules";
@@ -80,18 +85,20 @@ Include ${site}
     ["<VirtualHost *:80>", `<VirtualHost 127.0.0.1:${port}>`],
     ["Require ip 10.0.0.0/8", `Require ip ${PUBLISHER}`],
   ],
-  command: (dir) => ["apache2", ["-f", `${dir}/main.conf`, "-DFOREGROUND"]],
+  program: "apache2",
+  args: (dir) => ["-f", `${dir}/main.conf`, "-DFOREGROUND"],
 };
 
 /** A proxy process started from a deploy site file, on a free loopback port. */
 async function startProxy(setup: ProxySetup, siteFile: string, upstream: number) {
+  const program = requireProgram(setup.program);
   const dir = await Deno.makeTempDir({ prefix: "denopubsub-proxy-" });
   const port = freePort();
   const template = await Deno.readTextFile(new URL(siteFile, DEPLOY));
   await Deno.writeTextFile(`${dir}/site.conf`, render(template, setup.site(port, upstream)));
   await Deno.writeTextFile(`${dir}/main.conf`, setup.main(dir, port, `${dir}/site.conf`));
-  const [cmd, args] = setup.command(dir);
-  const child = new Deno.Command(cmd, { args, stdin: "null", stdout: "null", stderr: "piped" })
+  const args = setup.args(dir);
+  const child = new Deno.Command(program, { args, stdin: "null", stdout: "null", stderr: "piped" })
     .spawn();
   const exited = child.output();
   const url = `http://127.0.0.1:${port}`;
@@ -110,7 +117,7 @@ async function startProxy(setup: ProxySetup, siteFile: string, upstream: number)
   } catch (err) {
     const log = await Deno.readTextFile(`${dir}/error.log`).catch(() => "");
     const stderr = await stop();
-    throw new Error(`${cmd} did not start: ${(err as Error).message}\n${stderr}${log}`);
+    throw new Error(`${setup.program} did not start: ${(err as Error).message}\n${stderr}${log}`);
   }
   return { url, stop };
 }
@@ -141,23 +148,22 @@ async function put(url: string, body: object, from?: string): Promise<number> {
   }
 }
 
-async function checkSite(setup: ProxySetup, siteFile: string): Promise<void> {
-  const server = await startServer();
-  const proxy = await startProxy(setup, siteFile, server.app.server.port);
+async function checkSite(t: EngineContext, setup: ProxySetup, siteFile: string): Promise<void> {
+  const server = await t.start();
+  const proxy = await startProxy(setup, siteFile, server.app.server.port).catch(async (err) => {
+    await server.close();
+    throw err;
+  });
   try {
-    const stream = await StreamClient.open(`${proxy.url}/proxied/topic`);
-    try {
-      assert.equal(await put(`${proxy.url}/proxied/topic`, { from: "outside" }), 403);
-      const sent = performance.now();
-      assert.equal(await put(`${proxy.url}/proxied/topic`, { from: PUBLISHER }, PUBLISHER), 202);
-      const event = await stream.next(2000);
-      const ms = performance.now() - sent;
-      assert.equal(event.from, PUBLISHER);
-      assert.equal(event.pubsub_path, "/proxied/topic");
-      assert.ok(ms < 1000, `the event took ${ms.toFixed(0)} ms through the proxy`);
-    } finally {
-      await stream.close();
-    }
+    await using stream = await StreamClient.open(`${proxy.url}/proxied/topic`);
+    assert.equal(await put(`${proxy.url}/proxied/topic`, { from: "outside" }), 403);
+    const sent = performance.now();
+    assert.equal(await put(`${proxy.url}/proxied/topic`, { from: PUBLISHER }, PUBLISHER), 202);
+    const event = await stream.next(2000);
+    const ms = performance.now() - sent;
+    assert.equal(event.from, PUBLISHER);
+    assert.equal(event.pubsub_path, "/proxied/topic");
+    assert.ok(ms < 1000, `the event took ${ms.toFixed(0)} ms through the proxy`);
   } finally {
     // The server first: it ends the proxied streams, which the proxy would otherwise hold
     // until the next keepalive line shows the client is gone.
@@ -166,8 +172,12 @@ async function checkSite(setup: ProxySetup, siteFile: string): Promise<void> {
   }
 }
 
-Deno.test("nginx site in deploy/ streams events at once and lets only allowed hosts publish", () =>
-  checkSite(NGINX, "nginx.conf"));
+engineTest(
+  "nginx site in deploy/ streams events at once and lets only allowed hosts publish",
+  (t) => checkSite(t, NGINX, "nginx.conf"),
+);
 
-Deno.test("Apache site in deploy/ streams events at once and lets only allowed hosts publish", () =>
-  checkSite(APACHE, "apache.conf"));
+engineTest(
+  "Apache site in deploy/ streams events at once and lets only allowed hosts publish",
+  (t) => checkSite(t, APACHE, "apache.conf"),
+);

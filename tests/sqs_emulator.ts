@@ -16,19 +16,47 @@ export const REGION = "us-east-1";
 /** Credentials the emulator accepts (it accepts any). */
 export const CREDENTIALS = { accessKeyId: "test", secretAccessKey: "test" };
 
+/** A call the emulator received, and what became of it. */
+export interface EmulatorCall {
+  /** The SQS action, e.g. `ReceiveMessage`. */
+  readonly action: string;
+  /** `aborted`: the client closed the connection before the answer. */
+  state: "pending" | "answered" | "aborted";
+}
+
 /**
- * fauxqs's app listening on 127.0.0.1 (its `startFauxqs` binds every interface). Stop it
- * with `stop()`.
+ * fauxqs's app listening on 127.0.0.1 (its `startFauxqs` binds every interface), noting
+ * every call it receives. Stop it with `stop()`.
  */
 export class Emulator {
   private constructor(
     readonly app: ReturnType<typeof buildApp>,
     readonly endpoint: string,
     readonly client: SQSClient,
+    /** Every call received, oldest first, the test's own included. */
+    readonly calls: readonly EmulatorCall[],
   ) {}
 
   static async start(port = 0): Promise<Emulator> {
     const app = buildApp({ logger: false });
+    const calls: EmulatorCall[] = [];
+    const byRequest = new WeakMap<object, EmulatorCall>();
+    app.addHook("onRequest", (request, _reply, done) => {
+      const target = String(request.headers["x-amz-target"] ?? "");
+      const call: EmulatorCall = { action: target.replace(/^AmazonSQS\./, ""), state: "pending" };
+      calls.push(call);
+      byRequest.set(request, call);
+      // The connection closing before the answer: the client gave up on the call.
+      request.raw.socket.once("close", () => {
+        if (call.state === "pending") call.state = "aborted";
+      });
+      done();
+    });
+    app.addHook("onResponse", (request, _reply, done) => {
+      const call = byRequest.get(request);
+      if (call?.state === "pending") call.state = "answered";
+      done();
+    });
     const endpoint = await app.listen({ port, host: "127.0.0.1" });
     const client = new SQSClient({
       endpoint,
@@ -36,7 +64,7 @@ export class Emulator {
       credentials: CREDENTIALS,
       defaultUserAgentProvider: () => Promise.resolve([["tests"]]),
     });
-    return new Emulator(app, endpoint, client);
+    return new Emulator(app, endpoint, client, calls);
   }
 
   get port(): number {

@@ -4,8 +4,10 @@ import { RecentIds, SqsIngest } from "../lib/sqs/ingest.ts";
 import type { SqsQueueConfig } from "../lib/sqs/config.ts";
 import {
   type ConfigPatch,
-  startServer,
+  type EngineContext,
+  engineTest,
   StreamClient,
+  Streams,
   type TestServer,
   waitFor,
 } from "./helpers.ts";
@@ -24,8 +26,12 @@ function queueConfig(emulator: Emulator, fields: Partial<SqsQueueConfig> = {}): 
 }
 
 /** Starts a server whose config reads queue `events` from the emulator. */
-function serverReading(emulator: Emulator, fields: ConfigPatch = {}): Promise<TestServer> {
-  return startServer({
+function serverReading(
+  t: EngineContext,
+  emulator: Emulator,
+  fields: ConfigPatch = {},
+): Promise<TestServer> {
+  return t.start({
     sqs: {
       q1: {
         queue: "events",
@@ -63,12 +69,12 @@ function sqsCount(srv: TestServer, result: string): number {
   return srv.app.server.metrics.sqsMessages.get(["q1", result]);
 }
 
-Deno.test("an SQS message reaches subscribers of its pubsub_path and is deleted", async () => {
+engineTest("an SQS message reaches subscribers of its pubsub_path and is deleted", async (t) => {
   const emulator = await Emulator.start();
   const queueUrl = await emulator.createQueue("events");
-  const srv = await serverReading(emulator);
-  const sub = await StreamClient.open(`${srv.url}/git`);
+  const srv = await serverReading(t, emulator);
   try {
+    await using sub = await StreamClient.open(`${srv.url}/git`);
     await emulator.send(queueUrl, '{"commit": "abc", "pubsub_path": "/git/repo"}');
     const event = await sub.next();
     assert.equal(event.commit, "abc");
@@ -79,19 +85,19 @@ Deno.test("an SQS message reaches subscribers of its pubsub_path and is deleted"
     assert.equal(sqsCount(srv, "published"), 1);
     assert.equal(srv.app.server.metrics.accepted.value, 1);
   } finally {
-    await sub.close();
     await srv.close();
     await emulator.stop();
   }
 });
 
-Deno.test("an SQS message without pubsub_path is published to /", async () => {
+engineTest("an SQS message without pubsub_path is published to /", async (t) => {
   const emulator = await Emulator.start();
   const queueUrl = await emulator.createQueue("events");
-  const srv = await serverReading(emulator);
-  const all = await StreamClient.open(`${srv.url}/`);
-  const git = await StreamClient.open(`${srv.url}/git`);
+  const srv = await serverReading(t, emulator);
   try {
+    await using streams = new Streams();
+    const all = await streams.open(`${srv.url}/`);
+    const git = await streams.open(`${srv.url}/git`);
     await emulator.send(queueUrl, '{"n": 1}');
     const event = await all.next();
     assert.equal(event.n, 1);
@@ -99,18 +105,17 @@ Deno.test("an SQS message without pubsub_path is published to /", async () => {
     assert.deepEqual(event.pubsub_topics, []);
     await git.expectSilence();
   } finally {
-    await Promise.all([all.close(), git.close()]);
     await srv.close();
     await emulator.stop();
   }
 });
 
-Deno.test("with delete: false a message stays queued and is published once", async () => {
+engineTest("with delete: false a message stays queued and is published once", async (t) => {
   const emulator = await Emulator.start();
   const queueUrl = await emulator.createQueue("events", 1);
-  const srv = await serverReading(emulator, { delete: false });
-  const sub = await StreamClient.open(`${srv.url}/t`);
+  const srv = await serverReading(t, emulator, { delete: false });
   try {
+    await using sub = await StreamClient.open(`${srv.url}/t`);
     await emulator.send(queueUrl, '{"n": 1, "pubsub_path": "/t"}');
     assert.equal((await sub.next()).n, 1);
     // The message comes back after its 1 s visibility timeout and is skipped by id.
@@ -119,36 +124,35 @@ Deno.test("with delete: false a message stays queued and is published once", asy
     assert.equal(sqsCount(srv, "published"), 1);
     assert.equal(await emulator.count(queueUrl), 1, "the message is still in the queue");
   } finally {
-    await sub.close();
     await srv.close();
     await emulator.stop();
   }
 });
 
-Deno.test("a message whose id was seen is skipped and still deleted", async () => {
+engineTest("a message whose id was seen is skipped and still deleted", async (t) => {
   const emulator = await Emulator.start();
   const queueUrl = await emulator.createQueue("events");
-  const srv = await startServer();
-  const sub = await StreamClient.open(`${srv.url}/t`);
+  const srv = await t.start();
   const server = srv.app.server;
   const seenId = await emulator.send(queueUrl, '{"n": 1, "pubsub_path": "/t"}');
   await emulator.send(queueUrl, '{"n": 2, "pubsub_path": "/t"}');
-  const ingest = new SqsIngest(
-    [queueConfig(emulator)],
-    { publish: (target, body) => server.publishEvent(target, body), metrics: server.metrics },
-    { waitSeconds: 1 },
-  );
-  // As if an earlier receive had published it but failed to delete it.
-  ingest.seen.add(seenId);
+  let ingest: SqsIngest | undefined;
   try {
+    await using sub = await StreamClient.open(`${srv.url}/t`);
+    ingest = new SqsIngest(
+      [queueConfig(emulator)],
+      { publish: (target, body) => server.publishEvent(target, body), metrics: server.metrics },
+      { waitSeconds: 1 },
+    );
+    // As if an earlier receive had published it but failed to delete it.
+    ingest.seen.add(seenId);
     assert.equal((await sub.next()).n, 2);
     await waitForAsync(async () => (await emulator.count(queueUrl)) === 0, "the deletions");
     await sub.expectSilence();
     assert.equal(server.metrics.sqsMessages.get(["q1", "duplicate"]), 1);
     assert.equal(server.metrics.sqsMessages.get(["q1", "published"]), 1);
   } finally {
-    await ingest.stop();
-    await sub.close();
+    await ingest?.stop();
     await srv.close();
     await emulator.stop();
   }
@@ -164,13 +168,13 @@ Deno.test("RecentIds forgets the least recently used id beyond its capacity", ()
   assert.ok(ids.has("a") && ids.has("c") && ids.has("d"));
 });
 
-Deno.test("SQS bodies that are not JSON objects are logged once each and skipped", async () => {
+engineTest("SQS bodies that are not JSON objects are logged once each and skipped", async (t) => {
   const emulator = await Emulator.start();
   const queueUrl = await emulator.createQueue("events");
   await captureLog(async (lines) => {
-    const srv = await serverReading(emulator);
-    const sub = await StreamClient.open(`${srv.url}/`);
+    const srv = await serverReading(t, emulator);
     try {
+      await using sub = await StreamClient.open(`${srv.url}/`);
       for (const body of ["not json", "[1, 2]", '{"pubsub_path": 5}', '{"pubsub_path": "/%zz"}']) {
         await emulator.send(queueUrl, body);
       }
@@ -191,66 +195,73 @@ Deno.test("SQS bodies that are not JSON objects are logged once each and skipped
         assert.match(line.reason, /JSON|pubsub_path|percent-encoding/);
       }
     } finally {
-      await sub.close();
       await srv.close();
     }
   });
   await emulator.stop();
 });
 
-Deno.test("SQS reading recovers when the endpoint goes down and comes back", async () => {
+engineTest("SQS reading recovers when the endpoint goes down and comes back", async (t) => {
   let emulator = await Emulator.start();
   const port = emulator.port;
   let queueUrl = await emulator.createQueue("events");
-  const srv = await startServer();
+  const srv = await t.start();
   const sub = await StreamClient.open(`${srv.url}/t`);
   const server = srv.app.server;
-  await captureLog(async (lines) => {
-    const ingest = new SqsIngest(
-      [queueConfig(emulator)],
-      { publish: (target, body) => server.publishEvent(target, body), metrics: server.metrics },
-      { waitSeconds: 1, backoffMs: 20, maxBackoffMs: 100 },
-    );
-    try {
-      await emulator.send(queueUrl, '{"n": 1, "pubsub_path": "/t"}');
-      assert.equal((await sub.next()).n, 1);
-
-      await emulator.stop();
-      await waitFor(() => server.metrics.sqsErrors.get(["q1"]) >= 3, 5000, "failed polls");
-      emulator = await Emulator.start(port);
-      queueUrl = await emulator.createQueue("events");
-      await emulator.send(queueUrl, '{"n": 2, "pubsub_path": "/t"}');
-      assert.equal((await sub.next(10_000)).n, 2);
-
-      const parsed = lines.map((l) => JSON.parse(l));
-      const failures = parsed.filter((l) => l.msg === "SQS call failed, retrying");
-      assert.ok(failures.length >= 3);
-      assert.equal(failures.length, server.metrics.sqsErrors.get(["q1"]), "one line per error");
-      const delays = failures.map((l) => l.retry_in_ms);
-      assert.deepEqual(delays.slice(0, 4), [20, 40, 80, 100].slice(0, delays.length));
-      assert.ok(parsed.some((l) => l.msg === "SQS queue reachable again"));
-      assert.ok(!lines.some((l) => l.includes("    at ")), "no stack traces");
-    } finally {
-      await ingest.stop();
-    }
-  });
-  await sub.close();
-  await srv.close();
-  await emulator.stop();
-});
-
-Deno.test("stopping SQS ingestion aborts a pending long poll at once", async () => {
-  const emulator = await Emulator.start();
-  await emulator.createQueue("events");
-  const srv = await serverReading(emulator);
   try {
-    await waitFor(() => srv.app.sqs !== null, 1000, "SQS ingestion");
-    await new Promise((r) => setTimeout(r, 300)); // a long poll is now pending
-    const started = performance.now();
-    await srv.app.stop();
-    assert.ok(performance.now() - started < 1000, "stopped well within the 20 s long poll");
+    await captureLog(async (lines) => {
+      const ingest = new SqsIngest(
+        [queueConfig(emulator)],
+        { publish: (target, body) => server.publishEvent(target, body), metrics: server.metrics },
+        { waitSeconds: 1, backoffMs: 20, maxBackoffMs: 100 },
+      );
+      try {
+        await emulator.send(queueUrl, '{"n": 1, "pubsub_path": "/t"}');
+        assert.equal((await sub.next()).n, 1);
+
+        await emulator.stop();
+        await waitFor(() => server.metrics.sqsErrors.get(["q1"]) >= 3, 5000, "failed polls");
+        emulator = await Emulator.start(port);
+        queueUrl = await emulator.createQueue("events");
+        await emulator.send(queueUrl, '{"n": 2, "pubsub_path": "/t"}');
+        assert.equal((await sub.next(10_000)).n, 2);
+
+        const parsed = lines.map((l) => JSON.parse(l));
+        const failures = parsed.filter((l) => l.msg === "SQS call failed, retrying");
+        assert.ok(failures.length >= 3);
+        assert.equal(failures.length, server.metrics.sqsErrors.get(["q1"]), "one line per error");
+        const delays = failures.map((l) => l.retry_in_ms);
+        assert.deepEqual(delays.slice(0, 4), [20, 40, 80, 100].slice(0, delays.length));
+        assert.ok(parsed.some((l) => l.msg === "SQS queue reachable again"));
+        assert.ok(!lines.some((l) => l.includes("    at ")), "no stack traces");
+      } finally {
+        await ingest.stop();
+      }
+    });
   } finally {
-    await srv.files.cleanup();
+    await sub.close();
+    await srv.close();
     await emulator.stop();
   }
 });
+
+engineTest(
+  "stopping the service aborts a pending SQS long poll instead of waiting it out",
+  async (t) => {
+    const emulator = await Emulator.start();
+    await emulator.createQueue("events");
+    const srv = await serverReading(t, emulator);
+    try {
+      const polls = () => emulator.calls.filter((call) => call.action === "ReceiveMessage");
+      await waitFor(() => polls().some((call) => call.state === "pending"), 5000, "a long poll");
+      const poll = polls().find((call) => call.state === "pending")!;
+      await srv.app.stop();
+      // A poll waited out would be answered (after 20 s); an aborted one never is.
+      await waitFor(() => poll.state !== "pending", 2000, "the emulator to see the poll end");
+      assert.equal(poll.state, "aborted");
+    } finally {
+      await srv.files.cleanup();
+      await emulator.stop();
+    }
+  },
+);

@@ -99,22 +99,38 @@ Deno.test("TopicTrie.delete() removes entries and prunes empty nodes", () => {
   assert.deepEqual(matches(trie, ["a", "b"]), []);
 });
 
+/** A seeded 32-bit generator (mulberry32): every step stays within exact integers. */
+function generator(seed: number): (n: number) => number {
+  return (n) => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return (((x ^ (x >>> 14)) >>> 0) % n);
+  };
+}
+
 Deno.test("TopicTrie.match() agrees with a linear subset scan on random data", () => {
-  let seed = 42;
-  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  const rand = generator(42);
   const words = Array.from({ length: 12 }, (_, i) => `t${i}`);
-  const pick = () => Array.from({ length: rand(4) }, () => words[rand(words.length)]!);
+  const pick = (length: number) => Array.from({ length }, () => words[rand(words.length)]!);
   const trie = new TopicTrie<string>();
   const subs: [string, readonly string[]][] = [];
   for (let i = 0; i < 400; i++) {
-    const set = toTopicSet(pick());
+    const set = toTopicSet(pick(1 + rand(3)));
     subs.push([`s${i}`, set]);
     trie.add(set, `s${i}`);
   }
+  const hits: number[] = [];
   for (let i = 0; i < 300; i++) {
-    const event = [...pick(), ...pick()];
+    const event = pick(rand(7));
     const expected = subs.filter(([, set]) => set.every((t) => event.includes(t)))
       .map(([name]) => name).sort();
-    assert.deepEqual(matches(trie, event), expected);
+    assert.deepEqual(matches(trie, event), expected, `event ${event}`);
+    hits.push(expected.length);
   }
+  // The data must be able to catch a wrong match: many distinct subscriptions of one to
+  // three topics, events matching many of them, and events matching none.
+  assert.ok(new Set(subs.map(([, set]) => set.join("/"))).size >= 150, "distinct sets");
+  assert.ok(hits.filter((n) => n > 10).length > 200, "events matching many subscriptions");
+  assert.ok(hits.filter((n) => n === 0).length > 20, "events matching none");
 });

@@ -94,36 +94,38 @@ const BUSY: AclCheck = Object.freeze({ status: "busy" });
  */
 export class Acl {
   readonly #users: ReadonlyMap<string, Entry>;
-  readonly #cache = new TtlCache<Outcome>(MAX_CACHE_ENTRIES);
+  readonly #cache: TtlCache<Outcome>;
   readonly #inflight = new Map<string, Promise<AclCheck>>();
   #checks = 0;
   #cacheHits = 0;
   #busy = 0;
 
-  private constructor(users: Map<string, Entry>) {
+  private constructor(users: Map<string, Entry>, clock: () => number) {
     this.#users = users;
+    this.#cache = new TtlCache<Outcome>(MAX_CACHE_ENTRIES, clock);
   }
 
   /** An ACL with no users: private events then reach nobody. */
   static empty(): Acl {
-    return new Acl(new Map());
+    return new Acl(new Map(), Date.now);
   }
 
   /**
    * Validates a parsed ACL document, scrypt hashes included.
    *
+   * @param clock milliseconds for the lifetimes of cached checks; replaceable in tests.
    * @throws {ConfigError} naming the file, the key and the problem.
    */
-  static parse(raw: unknown, file: string): Acl {
+  static parse(raw: unknown, file: string, clock: () => number = Date.now): Acl {
     const users = new Map<string, Entry>();
-    if (raw === null || raw === undefined) return new Acl(users);
+    if (raw === null || raw === undefined) return new Acl(users, clock);
     if (typeof raw !== "object" || Array.isArray(raw)) {
       throw new ConfigError(`${file}: top level: must be a mapping of user names`);
     }
     for (const [user, value] of Object.entries(raw)) {
       users.set(user, parseUser(user, value, file));
     }
-    return new Acl(users);
+    return new Acl(users, clock);
   }
 
   /** The number of users. */

@@ -78,7 +78,7 @@ const INVALID = "invalid credentials";
 export class LdapAuthenticator {
   readonly #config: LdapConfig;
   readonly #secret = randomBytes(32);
-  readonly #cache = new TtlCache<Outcome>(MAX_CACHE_ENTRIES);
+  readonly #cache: TtlCache<Outcome>;
   readonly #inflight = new Map<string, Promise<LdapAuthResult>>();
   readonly #sockets = new Set<net.Socket>();
   #generation = 0;
@@ -88,9 +88,13 @@ export class LdapAuthenticator {
   #cacheMisses = 0;
   #unavailable = 0;
 
-  /** @param config settings from {@link parseLdapConfig} */
-  constructor(config: LdapConfig) {
+  /**
+   * @param config settings from {@link parseLdapConfig}
+   * @param clock milliseconds for the lifetimes of cached lookups; replaceable in tests.
+   */
+  constructor(config: LdapConfig, clock: () => number = Date.now) {
     this.#config = config;
+    this.#cache = new TtlCache<Outcome>(MAX_CACHE_ENTRIES, clock);
     warnIfCleartext(config);
   }
 

@@ -49,9 +49,13 @@ const SALT_BYTES = 16;
 const KEY_BYTES = 32;
 const LIMITS = { N: [2 ** 10, 2 ** 20], r: [1, 32], p: [1, 16] } as const;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
-const MAX_RUNNING = Math.max(1, (navigator.hardwareConcurrency ?? 2) - 1);
-/** About three seconds of waiting at the default parameters. */
-const MAX_WAITING = 16 * MAX_RUNNING;
+/** scrypt computations run at once: one fewer than the machine has cores, at least one. */
+export const MAX_RUNNING: number = Math.max(1, (navigator.hardwareConcurrency ?? 2) - 1);
+/**
+ * Checks that may wait for a free slot, about three seconds of waiting at the default
+ * parameters; a check beyond them is refused at once.
+ */
+export const MAX_WAITING: number = 16 * MAX_RUNNING;
 const DUMMY_SALT = randomBytes(SALT_BYTES);
 
 /** Too many password checks are under way or waiting; the caller should retry later. */
