@@ -9,6 +9,7 @@ import { startApp } from "../lib/app.ts";
 import { durableFiles } from "./client_helpers.ts";
 import type { EngineName } from "../lib/config.ts";
 import { ENGINES, publish, withEngine } from "./helpers.ts";
+import { requireProgram } from "./programs.ts";
 
 const DRIVER = new URL("./fixtures/page_driver.ts", import.meta.url).pathname;
 
@@ -27,6 +28,7 @@ class Browser {
 
   /** Launches Chromium; pages show `pageFile`, with `scriptFile` at /__client.js. */
   static async launch(pageFile: string, scriptFile: string): Promise<Browser> {
+    requireProgram("chromium");
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", DRIVER, pageFile, scriptFile],
       stdin: "piped",

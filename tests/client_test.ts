@@ -24,6 +24,7 @@ import {
   waitFor,
   withEngine,
 } from "./helpers.ts";
+import { requireProgram } from "./programs.ts";
 import { SUFFIX, USERS, withSlapd } from "./fixtures/slapd.ts";
 
 const BACKLOG = { server: { backlog: { size: 100 } } };
@@ -242,7 +243,7 @@ http {
 }
 `,
   );
-  const child = new Deno.Command("nginx", {
+  const child = new Deno.Command(requireProgram("nginx"), {
     args: ["-p", dir, "-e", `${dir}/error.log`, "-c", `${dir}/main.conf`],
     stdin: "null",
     stdout: "null",

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { selfSigned } from "./fixtures/certs.ts";
 import { engineTest, publish, waitFor } from "./helpers.ts";
+import { requireProgram } from "./programs.ts";
 
 const PROTOCOL = { deno: "2", node: "1.1" } as const;
 
@@ -17,7 +18,7 @@ engineTest("SSE and NDJSON streams work through curl --http2 on the TLS listener
   try {
     for (const accept of ["text/event-stream", "*/*"]) {
       const url = `https://127.0.0.1:${srv.app.server.tlsPort}/h2`;
-      const curl = new Deno.Command("curl", {
+      const curl = new Deno.Command(requireProgram("curl"), {
         args: [
           "--http2",
           "-k",

@@ -7,9 +7,7 @@
 
 import assert from "node:assert/strict";
 import { engineTest, publish, type TestServer, waitFor } from "./helpers.ts";
-
-/** Debian's interpreter: an earlier `python3` on PATH may lack Debian's packages. */
-const PYTHON = "/usr/bin/python3";
+import { requirePython } from "./programs.ts";
 const CLIENTS = new URL("./clients/", import.meta.url).pathname;
 
 type Output = Record<string, unknown>;
@@ -23,8 +21,8 @@ class PythonClient {
   readonly #child: Deno.ChildProcess;
   readonly #reading: Promise<void>;
 
-  constructor(script: string, args: string[]) {
-    this.#child = new Deno.Command(PYTHON, {
+  private constructor(python: string, script: string, args: string[]) {
+    this.#child = new Deno.Command(python, {
       args: [CLIENTS + script, ...args],
       stdin: "null",
       stdout: "piped",
@@ -32,6 +30,11 @@ class PythonClient {
     }).spawn();
     this.#reading = Promise.all([this.#readLines(), this.#readErrors()]).then(() => {});
     this.#child.status.then(() => this.exited = true);
+  }
+
+  /** Starts `script` with Debian's python3, once it has shown it has aiohttp and requests. */
+  static async start(script: string, args: string[]): Promise<PythonClient> {
+    return new PythonClient(await requirePython("aiohttp", "requests"), script, args);
   }
 
   async #readLines(): Promise<void> {
@@ -112,7 +115,7 @@ engineTest("an aiohttp readuntil reader survives a server restart and reconnects
   let srv: TestServer | null = await t.start();
   const port = srv.app.server.port;
   const url = `http://127.0.0.1:${port}/t`;
-  const client = new PythonClient("line_reader.py", [url, "2", "30"]);
+  const client = await PythonClient.start("line_reader.py", [url, "2", "30"]);
   try {
     await client.until(() => srv!.app.server.hub.size === 1, "the reader to subscribe");
     assert.equal(await publish(url, event(1)), 202);
@@ -147,7 +150,12 @@ engineTest(
     let client: PythonClient | null = null;
     try {
       for (let i = 0; i < retained; i++) assert.equal(await publish(url, event(i)), 202);
-      client = new PythonClient("chunk_reader.py", [url, String(retained + burst), "30", "0"]);
+      client = await PythonClient.start("chunk_reader.py", [
+        url,
+        String(retained + burst),
+        "30",
+        "0",
+      ]);
       const reader = client;
       await reader.until(() => srv.app.server.hub.size === 1, "the reader to subscribe");
       await Promise.all(Array.from({ length: publishers }, async (_, p) => {

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { App, startApp } from "../lib/app.ts";
 import { ENGINES, publish, withEngine, writeFiles } from "./helpers.ts";
+import { requireProgram } from "./programs.ts";
 
 const DRIVER = new URL("./fixtures/viewer_driver.ts", import.meta.url).pathname;
 const ARTIFACTS = new URL("./artifacts/", import.meta.url).pathname;
@@ -34,6 +35,7 @@ for (const engine of ENGINES) {
     const url = `http://127.0.0.1:${port}`;
     const second = await writeFiles(withEngine({ server: { ...storage, port } }, engine));
     await Deno.mkdir(ARTIFACTS, { recursive: true });
+    requireProgram("chromium");
     const driver = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", DRIVER, `${url}/git`, `${ARTIFACTS}viewer-${engine}.png`],
       stdout: "piped",
