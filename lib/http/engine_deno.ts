@@ -150,16 +150,21 @@ export class StreamSubscriber extends Subscriber {
     const queue = this.#queue;
     if (!this.#pulled || queue === null) return;
     const line = queue[this.#head]!;
-    const pacer = this.#pacer;
-    if (this.#handedAs <= pacer.proven || this.#handedBytes + line.byteLength > MERGED_UP_TO) {
-      this.#handOver(queue, line, pacer.current);
+    if (this.#mayHand(line)) {
+      this.#dequeue(queue, line);
+      this.#hand(line);
     } else {
       this.#waiting = true;
-      pacer.wait(this);
+      this.#pacer.wait(this);
     }
   }
 
   protected write(bytes: Uint8Array): void {
+    // A stream that keeps up takes each line as it comes, without queueing it here.
+    if (this.#queue === null && this.#pulled && this.#mayHand(bytes)) {
+      this.#hand(bytes);
+      return;
+    }
     (this.#queue ??= []).push(bytes);
     this.#queuedBytes += bytes.byteLength;
     if (!this.#waiting) this.offer();
@@ -179,7 +184,21 @@ export class StreamSubscriber extends Subscriber {
     }
   }
 
-  #handOver(queue: Uint8Array[], line: Uint8Array, number: number): void {
+  /** True when `line` cannot end up in one chunk with the line handed over before it. */
+  #mayHand(line: Uint8Array): boolean {
+    return this.#handedAs <= this.#pacer.proven ||
+      this.#handedBytes + line.byteLength > MERGED_UP_TO;
+  }
+
+  #hand(line: Uint8Array): void {
+    this.#pulled = false;
+    this.#handedAs = this.#pacer.current;
+    this.#handedBytes = line.byteLength;
+    this.#controller.enqueue(line);
+  }
+
+  /** Takes `line`, the first, off the queue. */
+  #dequeue(queue: Uint8Array[], line: Uint8Array): void {
     this.#head++;
     if (this.#head === queue.length) {
       this.#queue = null;
@@ -189,10 +208,6 @@ export class StreamSubscriber extends Subscriber {
       this.#head = 0;
     }
     this.#queuedBytes -= line.byteLength;
-    this.#pulled = false;
-    this.#handedAs = number;
-    this.#handedBytes = line.byteLength;
-    this.#controller.enqueue(line);
   }
 
   #drop(): void {
