@@ -7,6 +7,7 @@
 
 import { type LdapConfig, parseLdapConfig } from "./auth/ldap_config.ts";
 import { type Cidr, parseCidr } from "./auth/net.ts";
+import { parseTimeouts, type Timeouts } from "./http/timeouts.ts";
 import { errorMessage, log } from "./log.ts";
 import { ConfigError, readYaml, Section } from "./section.ts";
 import { parseSqs, type SqsQueueConfig } from "./sqs/config.ts";
@@ -56,6 +57,8 @@ export interface Config {
     readonly engine: EngineName;
     readonly tls: TlsConfig | null;
     readonly backlog: BacklogConfig;
+    /** `server.timeouts`: head, body, idle. */
+    readonly timeouts: Timeouts;
   };
   readonly clients: {
     readonly payloaders: readonly Cidr[];
@@ -88,6 +91,7 @@ const KNOWN = {
     keepalive: 1,
     max_queued_bytes: 1,
     engine: 1,
+    timeouts: { head: 1, body: 1, idle: 1 },
     backlog: { size: 1, max_age: 1, storage: 1, sync: 1 },
     tls: { port: 1, cert: 1, key: 1, chain: 1 },
   },
@@ -186,6 +190,7 @@ export function parseConfig(raw: unknown, file: string): Config {
       engine: server.choice<EngineName>("engine", ["deno", "node"]),
       tls: parseTls(server),
       backlog: parseBacklog(server),
+      timeouts: parseTimeouts(server),
     },
     clients: {
       payloaders: parsePayloaders(clients),

@@ -15,6 +15,13 @@ import type { Call, Engine, Handler, ListenOptions, OpenStream, Peer, Reply } fr
 import { errorMessage, log } from "../log.ts";
 import { pathOf, tooLarge } from "./request.ts";
 import { SlowSubscriberError, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
+import { type BodyDeadline, bodyWithin, Deadlines, sweepPeriodMs } from "./timeouts.ts";
+import {
+  type ConnectionHandler,
+  type Listening,
+  perConnectionServing,
+  serveConnections,
+} from "./deno_connections.ts";
 
 /** Counts queued bytes rather than chunks; shared by every stream. */
 const BYTES: QueuingStrategy<Uint8Array> = { highWaterMark: 0, size: (chunk) => chunk.byteLength };
@@ -64,7 +71,7 @@ export class StreamSubscriber extends Subscriber {
 
 /** A `Request` as the handler reads it. */
 class RequestCall implements Call {
-  constructor(readonly req: Request) {}
+  constructor(readonly req: Request, readonly deadline: BodyDeadline) {}
 
   get method(): string {
     return this.req.method;
@@ -78,7 +85,11 @@ class RequestCall implements Call {
     return this.req.headers.get(name);
   }
 
-  async body(limit: number): Promise<Uint8Array> {
+  body(limit: number): Promise<Uint8Array> {
+    return bodyWithin(this.deadline, this.#read(limit));
+  }
+
+  async #read(limit: number): Promise<Uint8Array> {
     const req = this.req;
     const declared = req.headers.get("content-length");
     if (declared !== null) {
@@ -116,29 +127,26 @@ function onError(err: unknown): Response {
 }
 
 /**
- * Starts `Deno.serve` listeners: plain HTTP, and HTTPS when `opts.tls` is set.
+ * Starts the listeners: plain HTTP, and HTTPS when `opts.tls` is set. Each connection is
+ * served by Deno's own server and watched for `server.timeouts` (`deno_connections.ts`).
  *
  * @throws {Error} naming the address and port that could not be bound.
  */
 export function serveDeno(handler: Handler, opts: ListenOptions): Promise<Engine> {
-  const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
+  const servers: Listening[] = [];
+  const deadlines = new Deadlines(sweepPeriodMs(opts.timeouts));
+  const bodyDeadline: BodyDeadline = { deadlines, seconds: opts.timeouts.body };
   const peerOf = (info: Deno.ServeHandlerInfo<Deno.NetAddr>): Peer => ({
     address: info.remoteAddr.hostname,
     httpVersion: null,
     openStream,
   });
-  const onListen = (tls: boolean) => ({ hostname, port }: Deno.NetAddr) =>
-    log.info(`listening for ${tls ? "HTTPS" : "HTTP"}`, {
-      address: hostname,
-      port,
-      engine: "deno",
-    });
-  const base = {
-    hostname: opts.hostname,
-    onError,
-    handler: async (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
-      toResponse(await handler(new RequestCall(req), peerOf(info))),
+  const serve: ConnectionHandler = async (req, info, holder) => {
+    const reply = await handler(new RequestCall(req, bodyDeadline), peerOf(info));
+    if (reply.stream && holder) holder.hold(info.completed);
+    return toResponse(reply);
   };
+  const listen = listener(serve, opts, deadlines);
   const engine: Engine = {
     get port() {
       return servers[0]?.addr.port ?? 0;
@@ -148,13 +156,14 @@ export function serveDeno(handler: Handler, opts: ListenOptions): Promise<Engine
     },
     async shutdown() {
       await Promise.all(servers.map((s) => s.shutdown()));
+      deadlines.close();
     },
   };
   try {
-    servers.push(Deno.serve({ ...base, port: opts.port, onListen: onListen(false) }));
+    servers.push(listen(opts.port, null));
     if (opts.tls) {
       const { port, cert, key } = opts.tls;
-      servers.push(Deno.serve({ ...base, port, cert, key, onListen: onListen(true) }));
+      servers.push(listen(port, { cert, key }));
     }
   } catch (err) {
     const port = servers.length === 0 ? opts.port : opts.tls?.port;
@@ -163,4 +172,53 @@ export function serveDeno(handler: Handler, opts: ListenOptions): Promise<Engine
     });
   }
   return Promise.resolve(engine);
+}
+
+type Listen = (port: number, tls: { cert: string; key: string } | null) => Listening;
+
+/**
+ * What starts one listener: Deno's server per connection, watched for the head and idle
+ * timeouts; or plain `Deno.serve` when both are off, or when this Deno lacks per-connection
+ * serving (then they are not enforced, and the log says so).
+ */
+function listener(serve: ConnectionHandler, opts: ListenOptions, deadlines: Deadlines): Listen {
+  const { hostname, timeouts, onTimeout } = opts;
+  const onListen = ({ port }: Deno.NetAddr, tls: boolean) =>
+    log.info(`listening for ${tls ? "HTTPS" : "HTTP"}`, {
+      address: hostname,
+      port,
+      engine: "deno",
+    });
+  const watched = timeouts.head > 0 || timeouts.idle > 0;
+  const serveOn = watched ? perConnectionServing() : null;
+  if (serveOn) {
+    return (port, tls) => {
+      const options = {
+        hostname,
+        port,
+        tls,
+        timeouts,
+        deadlines,
+        handler: serve,
+        onError,
+        onTimeout,
+      };
+      const server = serveConnections(serveOn, options);
+      onListen(server.addr, tls !== null);
+      return server;
+    };
+  }
+  if (watched) {
+    log.warn("this Deno cannot serve per connection: server.timeouts.head and idle not enforced", {
+      engine: "deno",
+    });
+  }
+  const handler = (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
+    serve(req, info, null);
+  return (port, tls) => {
+    const listening = (addr: Deno.NetAddr) => onListen(addr, tls !== null);
+    return tls
+      ? Deno.serve({ hostname, port, ...tls, onError, onListen: listening, handler })
+      : Deno.serve({ hostname, port, onError, onListen: listening, handler });
+  };
 }

@@ -19,6 +19,8 @@ import type { LdapAuthenticator } from "../auth/ldap.ts";
 import { errorMessage, log } from "../log.ts";
 import { ServiceMetrics } from "../ops/metrics.ts";
 import { allowed } from "../auth/net.ts";
+import { BodyTimeout, type TimeoutPhase } from "./timeouts.ts";
+import type { LabeledCounter } from "../ops/metrics.ts";
 import { basicCredentials, type Credentials, decodeUtf8, unauthorized } from "./request.ts";
 import type { CloseReason, Subscriber } from "../core/subscriber.ts";
 import { parsePublishPath, parseSubscription, TopicError } from "../core/topics.ts";
@@ -66,8 +68,14 @@ export class PubSubServer {
   #engine: Engine | null = null;
   #allowedFor: Settings | null = null;
   readonly #allowedAddresses = new Map<string, boolean>();
+  readonly #timedOut: LabeledCounter;
   /** One function for every subscriber, rather than a closure each. */
   readonly #onClose = (sub: Subscriber, reason: CloseReason) => this.hub.unsubscribe(sub, reason);
+  readonly #onTimeout = (phase: TimeoutPhase, address: string) => {
+    this.#timedOut.inc([phase]);
+    if (phase === "idle") log.debug("idle connection closed", { peer: address });
+    else log.info("request timed out", { phase, peer: address });
+  };
 
   readonly history: History;
 
@@ -82,6 +90,11 @@ export class PubSubServer {
     metrics.subscribers.read = () => this.hub.size;
     metrics.historyEvents.read = () => history.size;
     this.#registerAuthMetrics();
+    this.#timedOut = metrics.registry.labeledCounter(
+      "denopubsub_timeouts_total",
+      "Connections closed, or requests answered 408, for arriving too slowly, by phase (head, body, idle).",
+      ["phase"],
+    );
   }
 
   /** Authentication counters, read from whichever ACL and LDAP client are in force. */
@@ -138,7 +151,8 @@ export class PubSubServer {
   reload(next: Settings): void {
     const before = this.#settings.config.server;
     const after = next.config.server;
-    const listener = (s: Config["server"]) => JSON.stringify([s.port, s.bind, s.tls, s.engine]);
+    const listener = (s: Config["server"]) =>
+      JSON.stringify([s.port, s.bind, s.tls, s.engine, s.timeouts]);
     if (listener(before) !== listener(after)) {
       log.warn("listener settings changed; they take effect after a restart");
     }
@@ -156,6 +170,8 @@ export class PubSubServer {
         hostname: server.bind,
         port: server.port,
         tls: server.tls,
+        timeouts: server.timeouts,
+        onTimeout: this.#onTimeout,
       });
     } catch (err) {
       this.hub.close();
@@ -184,6 +200,7 @@ export class PubSubServer {
       if (call.method === "PUT" || call.method === "POST") {
         this.metrics.rejected.inc(["http", status]);
       }
+      if (err instanceof BodyTimeout) this.#timedOut.inc(["body"]);
       log.info("request refused", {
         method: call.method,
         path: call.path,
