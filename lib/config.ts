@@ -7,6 +7,7 @@
 
 import { type LdapConfig, parseLdapConfig } from "./auth/ldap_config.ts";
 import { type Cidr, parseCidr } from "./auth/net.ts";
+import { type Limits, parseLimits } from "./http/limits.ts";
 import { parseTimeouts, type Timeouts } from "./http/timeouts.ts";
 import { errorMessage, log } from "./log.ts";
 import { ConfigError, readYaml, Section } from "./section.ts";
@@ -59,6 +60,8 @@ export interface Config {
     readonly backlog: BacklogConfig;
     /** `server.timeouts`: head, body, idle. */
     readonly timeouts: Timeouts;
+    /** `server.max_topic_sets`, `max_topics`, `max_target_bytes`, `max_streams(_per_client)`. */
+    readonly limits: Limits;
   };
   readonly clients: {
     readonly payloaders: readonly Cidr[];
@@ -92,6 +95,11 @@ const KNOWN = {
     max_queued_bytes: 1,
     engine: 1,
     timeouts: { head: 1, body: 1, idle: 1 },
+    max_topic_sets: 1,
+    max_topics: 1,
+    max_target_bytes: 1,
+    max_streams_per_client: 1,
+    max_streams: 1,
     backlog: { size: 1, max_age: 1, storage: 1, sync: 1 },
     tls: { port: 1, cert: 1, key: 1, chain: 1 },
   },
@@ -191,6 +199,7 @@ export function parseConfig(raw: unknown, file: string): Config {
       tls: parseTls(server),
       backlog: parseBacklog(server),
       timeouts: parseTimeouts(server),
+      limits: parseLimits(server),
     },
     clients: {
       payloaders: parsePayloaders(clients),

@@ -39,6 +39,8 @@ export interface Call {
   readonly method: string;
   /** The request target's path, still percent-encoded, without the query string. */
   readonly path: string;
+  /** The length of the request target (path and query) as sent, in bytes. */
+  readonly targetLength: number;
   /** A request header by lower-case name, or null when the request has none. */
   header(name: string): string | null;
   /**

@@ -13,7 +13,7 @@
 import { concat } from "../core/bytes.ts";
 import type { Call, Engine, Handler, ListenOptions, OpenStream, Peer, Reply } from "./engine.ts";
 import { errorMessage, log } from "../log.ts";
-import { pathOf, tooLarge } from "./request.ts";
+import { pathOf, targetLength, tooLarge } from "./request.ts";
 import { SlowSubscriberError, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
 import { type BodyDeadline, bodyWithin, Deadlines, sweepPeriodMs } from "./timeouts.ts";
 import {
@@ -79,6 +79,10 @@ class RequestCall implements Call {
 
   get path(): string {
     return pathOf(this.req.url);
+  }
+
+  get targetLength(): number {
+    return targetLength(this.req.url);
   }
 
   header(name: string): string | null {

@@ -23,7 +23,7 @@ import { concat } from "../core/bytes.ts";
 import type { Call, Engine, Handler, ListenOptions, OpenStream, Peer, Reply } from "./engine.ts";
 import { HttpError } from "./error.ts";
 import { errorMessage, log } from "../log.ts";
-import { pathOf, tooLarge } from "./request.ts";
+import { pathOf, targetLength, tooLarge } from "./request.ts";
 import { SlowSubscriberError, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
 import { type BodyDeadline, bodyWithin, Deadlines, sweepPeriodMs } from "./timeouts.ts";
 import { nodeTimeoutOptions, reportTimeouts } from "./node_timeouts.ts";
@@ -372,6 +372,10 @@ class MessageCall implements Call {
   /** Node gives the target as sent: usually origin-form (`/a?b`), absolute-form for proxies. */
   get path(): string {
     return pathOf(this.req.url ?? "/");
+  }
+
+  get targetLength(): number {
+    return targetLength(this.req.url ?? "/");
   }
 
   header(name: string): string | null {

@@ -19,7 +19,16 @@ import type { LdapAuthenticator } from "../auth/ldap.ts";
 import { errorMessage, log } from "../log.ts";
 import { ServiceMetrics } from "../ops/metrics.ts";
 import { allowed } from "../auth/net.ts";
+import {
+  checkPublishTopics,
+  checkSubscription,
+  checkTarget,
+  LimitError,
+  type Limits,
+  StreamCounts,
+} from "./limits.ts";
 import { BodyTimeout, type TimeoutPhase } from "./timeouts.ts";
+import { streamsAllowedHere } from "../ops/fds.ts";
 import type { LabeledCounter } from "../ops/metrics.ts";
 import { basicCredentials, type Credentials, decodeUtf8, unauthorized } from "./request.ts";
 import type { CloseReason, Subscriber } from "../core/subscriber.ts";
@@ -68,9 +77,16 @@ export class PubSubServer {
   #engine: Engine | null = null;
   #allowedFor: Settings | null = null;
   readonly #allowedAddresses = new Map<string, boolean>();
+  readonly #streamCounts = new StreamCounts();
+  /** Streams the open-file limit allows (0: unknown), the default of `server.max_streams`. */
+  #fdStreams = 0;
   readonly #timedOut: LabeledCounter;
+  readonly #limited: LabeledCounter;
   /** One function for every subscriber, rather than a closure each. */
-  readonly #onClose = (sub: Subscriber, reason: CloseReason) => this.hub.unsubscribe(sub, reason);
+  readonly #onClose = (sub: Subscriber, reason: CloseReason) => {
+    this.#streamCounts.closed(sub);
+    this.hub.unsubscribe(sub, reason);
+  };
   readonly #onTimeout = (phase: TimeoutPhase, address: string) => {
     this.#timedOut.inc([phase]);
     if (phase === "idle") log.debug("idle connection closed", { peer: address });
@@ -90,11 +106,27 @@ export class PubSubServer {
     metrics.subscribers.read = () => this.hub.size;
     metrics.historyEvents.read = () => history.size;
     this.#registerAuthMetrics();
-    this.#timedOut = metrics.registry.labeledCounter(
+    const { registry } = metrics;
+    this.#timedOut = registry.labeledCounter(
       "denopubsub_timeouts_total",
       "Connections closed, or requests answered 408, for arriving too slowly, by phase (head, body, idle).",
       ["phase"],
     );
+    this.#limited = registry.labeledCounter(
+      "denopubsub_limits_refused_total",
+      "Requests refused for passing a limit, by limit (topic_sets, topics, target, client_streams, streams).",
+      ["limit"],
+    );
+    registry.reading(
+      "denopubsub_max_streams",
+      "Streams allowed in total (server.max_streams, or what the open-file limit allows); 0 for no limit.",
+      () => this.#maxStreams(this.#settings.config.server.limits),
+    );
+  }
+
+  /** The total stream limit in force; 0 for none. */
+  #maxStreams(limits: Limits): number {
+    return limits.maxStreams ?? this.#fdStreams;
   }
 
   /** Authentication counters, read from whichever ACL and LDAP client are in force. */
@@ -177,6 +209,7 @@ export class PubSubServer {
       this.hub.close();
       throw err;
     }
+    this.#fdStreams = streamsAllowedHere(server.limits.maxStreams);
   }
 
   /** Stops accepting, ends every stream cleanly, and waits for the listeners to finish. */
@@ -191,8 +224,9 @@ export class PubSubServer {
   async handle(call: Call, peer: Peer): Promise<Reply> {
     const received = performance.now();
     this.metrics.requests.inc();
+    const client = peer.address;
     try {
-      return await this.#route(call, peer, received);
+      return await this.#route(call, peer, client, received);
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
       const status = String(err.status);
@@ -200,11 +234,12 @@ export class PubSubServer {
       if (call.method === "PUT" || call.method === "POST") {
         this.metrics.rejected.inc(["http", status]);
       }
+      if (err instanceof LimitError) this.#limited.inc([err.limit]);
       if (err instanceof BodyTimeout) this.#timedOut.inc(["body"]);
       log.info("request refused", {
         method: call.method,
         path: call.path,
-        peer: peer.address,
+        peer: client,
         status: err.status,
         reason: err.message,
       });
@@ -212,13 +247,14 @@ export class PubSubServer {
     }
   }
 
-  #route(call: Call, peer: Peer, received: number): Promise<Reply> | Reply {
+  #route(call: Call, peer: Peer, client: string, received: number): Promise<Reply> | Reply {
+    checkTarget(call.targetLength, this.#settings.config.server.limits);
     switch (call.method) {
       case "GET":
-        return this.#subscribe(call, peer);
+        return this.#subscribe(call, peer, client);
       case "PUT":
       case "POST":
-        return this.#publish(call, peer, received);
+        return this.#publish(call, client, received);
       case "HEAD":
         return this.#respond(null, 204);
       default:
@@ -261,11 +297,14 @@ export class PubSubServer {
   }
 
   /** HTTP/1.0 gets PyPubSub's answer, an empty 200: a stream needs chunked encoding. */
-  async #subscribe(call: Call, peer: Peer): Promise<Reply> {
+  async #subscribe(call: Call, peer: Peer, client: string): Promise<Reply> {
     const topicSets = topicsOr400(() => parseSubscription(call.path));
+    checkSubscription(topicSets, this.#settings.config.server.limits);
     const principal = await this.#principal(call);
     if (peer.httpVersion === "1.0") return this.#respond(null, 200);
     const { config } = this.#settings;
+    const { limits } = config.server;
+    this.#streamCounts.admit(client, this.hub.size, limits, this.#maxStreams(limits));
     const agent = call.header("user-agent") ?? "";
     const stream = peer.openStream({
       topicSets,
@@ -277,6 +316,7 @@ export class PubSubServer {
     // No await from here on: the replay is read and the subscriber registered in one
     // step, so no event falls between the history and the live stream, and none twice.
     const replay = this.#replay(call);
+    this.#streamCounts.opened(stream.subscriber, client);
     this.hub.subscribe(stream.subscriber, replay.events);
     const headers = this.#headers({ "Content-Type": STREAM_TYPE, "Cache-Control": "no-cache" });
     if (replay.truncated) headers["X-Backlog-Truncated"] = "true";
@@ -315,12 +355,13 @@ export class PubSubServer {
     return { event, stored };
   }
 
-  async #publish(call: Call, peer: Peer, received: number): Promise<Reply> {
+  async #publish(call: Call, client: string, received: number): Promise<Reply> {
     const { config } = this.#settings;
     const target = topicsOr400(() => parsePublishPath(call.path));
+    checkPublishTopics(target.topics, config.server.limits);
     const login = this.#principal(call);
     const principal = login === null ? null : await login;
-    this.#checkPublisher(principal, peer, target.topics);
+    this.#checkPublisher(principal, client, target.topics);
     const body = decodeUtf8(await call.body(config.server.maxPayloadSize));
     let published: Published;
     try {
@@ -359,7 +400,7 @@ export class PubSubServer {
    * A path with a secure topic needs a user granted every secure topic in it (from any
    * address, as in PyPubSub); any other path needs an address in `clients.payloaders`.
    */
-  #checkPublisher(principal: Principal | null, peer: Peer, topics: readonly string[]): void {
+  #checkPublisher(principal: Principal | null, client: string, topics: readonly string[]): void {
     const { config } = this.#settings;
     const secure = config.clients.secureTopics;
     const needed = secure.size === 0 ? [] : topics.filter((topic) => secure.has(topic));
@@ -371,8 +412,8 @@ export class PubSubServer {
       }
       return;
     }
-    if (!this.#mayPublishFrom(peer.address)) {
-      throw new HttpError(403, `address ${peer.address} is not allowed to publish`);
+    if (!this.#mayPublishFrom(client)) {
+      throw new HttpError(403, `address ${client} is not allowed to publish`);
     }
   }
 }
