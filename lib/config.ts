@@ -7,6 +7,7 @@
 
 import { type LdapConfig, parseLdapConfig } from "./auth/ldap_config.ts";
 import { type Cidr, parseCidr } from "./auth/net.ts";
+import { parseProxies, type ProxyConfig } from "./auth/proxies.ts";
 import { type Limits, parseLimits } from "./http/limits.ts";
 import { parseTimeouts, type Timeouts } from "./http/timeouts.ts";
 import { errorMessage, log } from "./log.ts";
@@ -62,6 +63,8 @@ export interface Config {
     readonly timeouts: Timeouts;
     /** `server.max_topic_sets`, `max_topics`, `max_target_bytes`, `max_streams(_per_client)`. */
     readonly limits: Limits;
+    /** `server.trusted_proxies` and `server.proxy_header`. */
+    readonly proxies: ProxyConfig;
   };
   readonly clients: {
     readonly payloaders: readonly Cidr[];
@@ -100,6 +103,8 @@ const KNOWN = {
     max_target_bytes: 1,
     max_streams_per_client: 1,
     max_streams: 1,
+    trusted_proxies: 1,
+    proxy_header: 1,
     backlog: { size: 1, max_age: 1, storage: 1, sync: 1 },
     tls: { port: 1, cert: 1, key: 1, chain: 1 },
   },
@@ -200,6 +205,7 @@ export function parseConfig(raw: unknown, file: string): Config {
       backlog: parseBacklog(server),
       timeouts: parseTimeouts(server),
       limits: parseLimits(server),
+      proxies: parseProxies(server),
     },
     clients: {
       payloaders: parsePayloaders(clients),

@@ -19,6 +19,7 @@ import type { LdapAuthenticator } from "../auth/ldap.ts";
 import { errorMessage, log } from "../log.ts";
 import { ServiceMetrics } from "../ops/metrics.ts";
 import { allowed } from "../auth/net.ts";
+import { ClientAddresses } from "../auth/proxies.ts";
 import {
   checkPublishTopics,
   checkSubscription,
@@ -77,6 +78,8 @@ export class PubSubServer {
   #engine: Engine | null = null;
   #allowedFor: Settings | null = null;
   readonly #allowedAddresses = new Map<string, boolean>();
+  /** Finds a request's client behind trusted proxies; made anew with the settings. */
+  #clients: ClientAddresses;
   readonly #streamCounts = new StreamCounts();
   /** Streams the open-file limit allows (0: unknown), the default of `server.max_streams`. */
   #fdStreams = 0;
@@ -103,6 +106,7 @@ export class PubSubServer {
     this.history = history;
     this.metrics = metrics;
     this.hub = new Hub({ keepalive: settings.config.server.keepalive, metrics });
+    this.#clients = new ClientAddresses(settings.config.server.proxies);
     metrics.subscribers.read = () => this.hub.size;
     metrics.historyEvents.read = () => history.size;
     this.#registerAuthMetrics();
@@ -189,6 +193,7 @@ export class PubSubServer {
       log.warn("listener settings changed; they take effect after a restart");
     }
     this.#settings = next;
+    this.#clients = new ClientAddresses(after.proxies);
     this.hub.forEach((sub) => {
       if (sub.principal) sub.principal = reevaluate(sub.principal, next);
     });
@@ -224,7 +229,7 @@ export class PubSubServer {
   async handle(call: Call, peer: Peer): Promise<Reply> {
     const received = performance.now();
     this.metrics.requests.inc();
-    const client = peer.address;
+    const client = this.#clients.clientOf(peer.address, call);
     try {
       return await this.#route(call, peer, client, received);
     } catch (err) {
@@ -240,6 +245,7 @@ export class PubSubServer {
         method: call.method,
         path: call.path,
         peer: client,
+        proxy: client === peer.address ? undefined : peer.address,
         status: err.status,
         reason: err.message,
       });
