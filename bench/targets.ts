@@ -107,9 +107,11 @@ export function oursTarget(
       const port = freePort();
       const extraLines = Object.entries(extra).map(([k, v]) => `  ${k}: ${v}\n`).join("");
       const storageLine = storage ? `    storage: ${dir}/history.log\n` : "";
+      // No stream cap: (d) opens streams up to the open-file limit on purpose.
       await Deno.writeTextFile(
         `${dir}/pubsub.yaml`,
-        `server:\n  port: ${port}\n  bind: 127.0.0.1\n  backlog:\n    size: 10000\n${storageLine}` +
+        `server:\n  port: ${port}\n  bind: 127.0.0.1\n  max_streams: 0\n` +
+          `  backlog:\n    size: 10000\n${storageLine}` +
           `${extraLines}clients:\n  payloaders:\n    - 127.0.0.1/32\n`,
       );
       await Deno.writeTextFile(`${dir}/pubsub_acl.yaml`, "{}\n");

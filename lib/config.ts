@@ -8,6 +8,9 @@
 import { type LdapConfig, parseLdapConfig } from "./auth/ldap_config.ts";
 import { type Cidr, parseCidr } from "./auth/net.ts";
 import { type CorsConfig, parseCors } from "./http/cors.ts";
+import { parseProxies, type ProxyConfig } from "./auth/proxies.ts";
+import { type Limits, parseLimits } from "./http/limits.ts";
+import { parseTimeouts, type Timeouts } from "./http/timeouts.ts";
 import { errorMessage, log } from "./log.ts";
 import { ConfigError, readYaml, Section } from "./section.ts";
 import { parseSqs, type SqsQueueConfig } from "./sqs/config.ts";
@@ -61,6 +64,12 @@ export interface Config {
     readonly viewer: boolean;
     /** Origins whose pages may read the service (`server.cors`), or null: CORS off. */
     readonly cors: CorsConfig | null;
+    /** `server.timeouts`: head, body, idle. */
+    readonly timeouts: Timeouts;
+    /** `server.max_topic_sets`, `max_topics`, `max_target_bytes`, `max_streams(_per_client)`. */
+    readonly limits: Limits;
+    /** `server.trusted_proxies` and `server.proxy_header`. */
+    readonly proxies: ProxyConfig;
   };
   readonly clients: {
     readonly payloaders: readonly Cidr[];
@@ -93,6 +102,14 @@ const KNOWN = {
     keepalive: 1,
     max_queued_bytes: 1,
     engine: 1,
+    timeouts: { head: 1, body: 1, idle: 1 },
+    max_topic_sets: 1,
+    max_topics: 1,
+    max_target_bytes: 1,
+    max_streams_per_client: 1,
+    max_streams: 1,
+    trusted_proxies: 1,
+    proxy_header: 1,
     backlog: { size: 1, max_age: 1, storage: 1, sync: 1 },
     tls: { port: 1, cert: 1, key: 1, chain: 1 },
     viewer: 1,
@@ -195,6 +212,9 @@ export function parseConfig(raw: unknown, file: string): Config {
       backlog: parseBacklog(server),
       viewer: server.bool("viewer", true),
       cors: parseCors(server),
+      timeouts: parseTimeouts(server),
+      limits: parseLimits(server),
+      proxies: parseProxies(server),
     },
     clients: {
       payloaders: parsePayloaders(clients),

@@ -1,7 +1,8 @@
 /**
  * The reverse-proxy sites in deploy/ work as written: a throwaway nginx and Apache httpd,
  * each running the site file with only its addresses changed, pass a live stream through
- * without holding events back and let only the allowed network publish.
+ * without holding events back, and name each client in X-Forwarded-For, so that
+ * DenoPubSub (trusting the proxy) lets an allowed publisher publish and refuses another.
  */
 
 import assert from "node:assert/strict";
@@ -9,8 +10,9 @@ import { type EngineContext, engineTest, StreamClient } from "./helpers.ts";
 import { requireProgram } from "./programs.ts";
 
 const DEPLOY = new URL("../deploy/", import.meta.url);
-/** The allowed publisher network in the site files becomes this one loopback address. */
+/** The publisher in `clients.payloaders`, and one that is not; the proxy is 127.0.0.1. */
 const PUBLISHER = "127.0.0.2";
+const REFUSED = "127.0.0.3";
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -57,7 +59,6 @@ http {
   site: (port, upstream) => [
     ["server 127.0.0.1:2069;", `server 127.0.0.1:${upstream};`],
     ["listen 80;", `listen 127.0.0.1:${port};`],
-    ["allow 10.0.0.0/8;", `allow ${PUBLISHER};`],
   ],
   program: "nginx",
   args: (dir) => ["-p", dir, "-e", `${dir}/error.log`, "-c", `${dir}/main.conf`],
@@ -83,7 +84,6 @@ Include ${site}
   site: (port, upstream) => [
     ["http://127.0.0.1:2069/", `http://127.0.0.1:${upstream}/`],
     ["<VirtualHost *:80>", `<VirtualHost 127.0.0.1:${port}>`],
-    ["Require ip 10.0.0.0/8", `Require ip ${PUBLISHER}`],
   ],
   program: "apache2",
   args: (dir) => ["-f", `${dir}/main.conf`, "-DFOREGROUND"],
@@ -149,14 +149,17 @@ async function put(url: string, body: object, from?: string): Promise<number> {
 }
 
 async function checkSite(t: EngineContext, setup: ProxySetup, siteFile: string): Promise<void> {
-  const server = await t.start();
+  const server = await t.start({
+    server: { trusted_proxies: ["127.0.0.1/32"] },
+    clients: { payloaders: [`${PUBLISHER}/32`] },
+  });
   const proxy = await startProxy(setup, siteFile, server.app.server.port).catch(async (err) => {
     await server.close();
     throw err;
   });
   try {
     await using stream = await StreamClient.open(`${proxy.url}/proxied/topic`);
-    assert.equal(await put(`${proxy.url}/proxied/topic`, { from: "outside" }), 403);
+    assert.equal(await put(`${proxy.url}/proxied/topic`, { from: REFUSED }, REFUSED), 403);
     const sent = performance.now();
     assert.equal(await put(`${proxy.url}/proxied/topic`, { from: PUBLISHER }, PUBLISHER), 202);
     const event = await stream.next(2000);
@@ -173,11 +176,11 @@ async function checkSite(t: EngineContext, setup: ProxySetup, siteFile: string):
 }
 
 engineTest(
-  "nginx site in deploy/ streams events at once and lets only allowed hosts publish",
+  "nginx site in deploy/ streams events at once and tells publishers apart by their address",
   (t) => checkSite(t, NGINX, "nginx.conf"),
 );
 
 engineTest(
-  "Apache site in deploy/ streams events at once and lets only allowed hosts publish",
+  "Apache site in deploy/ streams events at once and tells publishers apart by their address",
   (t) => checkSite(t, APACHE, "apache.conf"),
 );

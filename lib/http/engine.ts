@@ -4,13 +4,15 @@
  * `Deno.serve` (`engine_deno.ts`, the default) and `node:http` inside Deno
  * (`engine_node.ts`); `server.ts` picks one by `server.engine`. `Call` and `Reply` are plain views,
  * so an engine wraps its own request and writes its own response without converting to
- * and from `Request` and `Response`.
+ * and from `Request` and `Response`. Every engine enforces `server.timeouts` (see
+ * `timeouts.ts`) on requests, never on streams.
  *
  * @module
  */
 
 import type { TlsConfig } from "../config.ts";
 import type { Subscriber, SubscriberOptions } from "../core/subscriber.ts";
+import type { TimeoutPhase, Timeouts } from "./timeouts.ts";
 
 /** A stream answer's subscriber, and the body to put in the `Response` for it. */
 export interface OpenStream {
@@ -44,6 +46,8 @@ export interface Call {
   readonly method: string;
   /** The request target's path, still percent-encoded, without the query string. */
   readonly path: string;
+  /** The length of the request target (path and query) as sent, in bytes. */
+  readonly targetLength: number;
   /** A request header by lower-case name, or null when the request has none. */
   header(name: string): string | null;
   /** A query-string parameter, decoded, or null when the target has none by that name. */
@@ -52,7 +56,8 @@ export interface Call {
    * Reads the whole body.
    *
    * @throws {HttpError} 413 once the body passes `limit` bytes (before reading when its
-   * Content-Length says so), 400 when it cannot be read.
+   * Content-Length says so), 400 when it cannot be read, 408 when it
+   * does not arrive within `server.timeouts.body`.
    */
   body(limit: number): Promise<Uint8Array>;
 }
@@ -76,6 +81,14 @@ export interface ListenOptions {
   readonly port: number;
   /** A second, HTTPS listener; null for none. */
   readonly tls: TlsConfig | null;
+  /** How long a request's head and body, and an idle connection, may take. */
+  readonly timeouts: Timeouts;
+  /**
+   * Told of each connection closed because its head did not arrive in time, or because it
+   * sat idle between requests, with the socket's peer address. (A body that does not
+   * arrive in time is the 408 of {@link Call.body}.)
+   */
+  readonly onTimeout: (phase: TimeoutPhase, address: string) => void;
 }
 
 /** Listeners that are up. */

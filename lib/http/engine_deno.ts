@@ -13,10 +13,17 @@
 import { concat } from "../core/bytes.ts";
 import type { Call, Engine, Handler, ListenOptions, OpenStream, Peer, Reply } from "./engine.ts";
 import { errorMessage, log } from "../log.ts";
-import { pathOf, queryParam, tooLarge } from "./request.ts";
+import { pathOf, queryParam, targetLength, tooLarge } from "./request.ts";
 import { StreamCutError, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
 import { Ticker } from "./ticker.ts";
 import { upgradeDeno } from "./ws_deno.ts";
+import { type BodyDeadline, bodyWithin, Deadlines, sweepPeriodMs } from "./timeouts.ts";
+import {
+  type ConnectionHandler,
+  type Listening,
+  perConnectionServing,
+  serveConnections,
+} from "./deno_connections.ts";
 
 /** Deno's queue behind a body holds nothing but the line handed for the pending read. */
 const NO_QUEUE: QueuingStrategy<Uint8Array> = { highWaterMark: 0 };
@@ -219,7 +226,7 @@ export class StreamSubscriber extends Subscriber {
 
 /** A `Request` as the handler reads it. */
 class RequestCall implements Call {
-  constructor(readonly req: Request) {}
+  constructor(readonly req: Request, readonly deadline: BodyDeadline) {}
 
   get method(): string {
     return this.req.method;
@@ -227,6 +234,10 @@ class RequestCall implements Call {
 
   get path(): string {
     return pathOf(this.req.url);
+  }
+
+  get targetLength(): number {
+    return targetLength(this.req.url);
   }
 
   header(name: string): string | null {
@@ -237,7 +248,11 @@ class RequestCall implements Call {
     return queryParam(this.req.url, name);
   }
 
-  async body(limit: number): Promise<Uint8Array> {
+  body(limit: number): Promise<Uint8Array> {
+    return bodyWithin(this.deadline, this.#read(limit));
+  }
+
+  async #read(limit: number): Promise<Uint8Array> {
     const req = this.req;
     const declared = req.headers.get("content-length");
     if (declared !== null) {
@@ -301,7 +316,8 @@ function onError(err: unknown): Response {
 }
 
 /**
- * Starts `Deno.serve` listeners: plain HTTP, and HTTPS when `opts.tls` is set.
+ * Starts the listeners: plain HTTP, and HTTPS when `opts.tls` is set. Each connection is
+ * served by Deno's own server and watched for `server.timeouts` (`deno_connections.ts`).
  *
  * @throws {Error} naming the address and port that could not be bound, or saying that
  * the streams' ticker (a connection on 127.0.0.1) could not be opened.
@@ -314,21 +330,16 @@ export async function serveDeno(handler: Handler, opts: ListenOptions): Promise<
     throw new Error(`cannot open the streams' ticker on 127.0.0.1: ${errorMessage(err)}`);
   }
   const pacer = new Pacer(ticker);
-  const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
-  const onListen = (tls: boolean) => ({ hostname, port }: Deno.NetAddr) =>
-    log.info(`listening for ${tls ? "HTTPS" : "HTTP"}`, {
-      address: hostname,
-      port,
-      engine: "deno",
-    });
-  const base = {
-    hostname: opts.hostname,
-    onError,
-    handler: async (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => {
-      const peer = new DenoPeer(info.remoteAddr.hostname, req, pacer);
-      return toResponse(await handler(new RequestCall(req), peer), peer);
-    },
+  const servers: Listening[] = [];
+  const deadlines = new Deadlines(sweepPeriodMs(opts.timeouts));
+  const bodyDeadline: BodyDeadline = { deadlines, seconds: opts.timeouts.body };
+  const serve: ConnectionHandler = async (req, info, holder) => {
+    const peer = new DenoPeer(info.remoteAddr.hostname, req, pacer);
+    const reply = await handler(new RequestCall(req, bodyDeadline), peer);
+    if (reply.stream && holder) holder.hold(info.completed);
+    return toResponse(reply, peer);
   };
+  const listen = listener(serve, opts, deadlines);
   const engine: Engine = {
     get port() {
       return servers[0]?.addr.port ?? 0;
@@ -342,14 +353,15 @@ export async function serveDeno(handler: Handler, opts: ListenOptions): Promise<
         SHUTDOWN_WAIT_MS,
       );
       if (!finished) log.warn("connections still open after shutdown; they end with the process");
+      deadlines.close();
       ticker.close();
     },
   };
   try {
-    servers.push(Deno.serve({ ...base, port: opts.port, onListen: onListen(false) }));
+    servers.push(listen(opts.port, null));
     if (opts.tls) {
       const { port, cert, key } = opts.tls;
-      servers.push(Deno.serve({ ...base, port, cert, key, onListen: onListen(true) }));
+      servers.push(listen(port, { cert, key }));
     }
   } catch (err) {
     const port = servers.length === 0 ? opts.port : opts.tls?.port;
@@ -357,4 +369,53 @@ export async function serveDeno(handler: Handler, opts: ListenOptions): Promise<
     throw new Error(`cannot listen on ${opts.hostname} port ${port}: ${errorMessage(err)}`);
   }
   return engine;
+}
+
+type Listen = (port: number, tls: { cert: string; key: string } | null) => Listening;
+
+/**
+ * What starts one listener: Deno's server per connection, watched for the head and idle
+ * timeouts; or plain `Deno.serve` when both are off, or when this Deno lacks per-connection
+ * serving (then they are not enforced, and the log says so).
+ */
+function listener(serve: ConnectionHandler, opts: ListenOptions, deadlines: Deadlines): Listen {
+  const { hostname, timeouts, onTimeout } = opts;
+  const onListen = ({ port }: Deno.NetAddr, tls: boolean) =>
+    log.info(`listening for ${tls ? "HTTPS" : "HTTP"}`, {
+      address: hostname,
+      port,
+      engine: "deno",
+    });
+  const watched = timeouts.head > 0 || timeouts.idle > 0;
+  const serveOn = watched ? perConnectionServing() : null;
+  if (serveOn) {
+    return (port, tls) => {
+      const options = {
+        hostname,
+        port,
+        tls,
+        timeouts,
+        deadlines,
+        handler: serve,
+        onError,
+        onTimeout,
+      };
+      const server = serveConnections(serveOn, options);
+      onListen(server.addr, tls !== null);
+      return server;
+    };
+  }
+  if (watched) {
+    log.warn("this Deno cannot serve per connection: server.timeouts.head and idle not enforced", {
+      engine: "deno",
+    });
+  }
+  const handler = (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
+    serve(req, info, null);
+  return (port, tls) => {
+    const listening = (addr: Deno.NetAddr) => onListen(addr, tls !== null);
+    return tls
+      ? Deno.serve({ hostname, port, ...tls, onError, onListen: listening, handler })
+      : Deno.serve({ hostname, port, onError, onListen: listening, handler });
+  };
 }

@@ -23,9 +23,11 @@ import { concat } from "../core/bytes.ts";
 import type { Call, Engine, Handler, ListenOptions, OpenStream, Peer, Reply } from "./engine.ts";
 import { HttpError } from "./error.ts";
 import { errorMessage, log } from "../log.ts";
-import { pathOf, queryParam, tooLarge } from "./request.ts";
+import { pathOf, queryParam, targetLength, tooLarge } from "./request.ts";
 import { StreamCutError, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
 import { NodeSockets } from "./ws_node.ts";
+import { type BodyDeadline, bodyWithin, Deadlines, sweepPeriodMs } from "./timeouts.ts";
+import { nodeTimeoutOptions, reportTimeouts } from "./node_timeouts.ts";
 
 /** How long shutdown waits for ended streams to flush before cutting connections. */
 const FLUSH_MS = 2000;
@@ -360,7 +362,11 @@ class NodePeer implements Peer {
 
 /** An `IncomingMessage` as the handler reads it. */
 class MessageCall implements Call {
-  constructor(readonly req: IncomingMessage, readonly res: ServerResponse) {}
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly deadline: BodyDeadline,
+  ) {}
 
   get method(): string {
     return this.req.method ?? "GET";
@@ -369,6 +375,10 @@ class MessageCall implements Call {
   /** Node gives the target as sent: usually origin-form (`/a?b`), absolute-form for proxies. */
   get path(): string {
     return pathOf(this.req.url ?? "/");
+  }
+
+  get targetLength(): number {
+    return targetLength(this.req.url ?? "/");
   }
 
   header(name: string): string | null {
@@ -382,9 +392,9 @@ class MessageCall implements Call {
   }
 
   /**
-   * Reads the body, stopping once it passes `limit`; a body declared longer is not read
-   * at all. A body not read to its end leaves the connection unusable, so it closes after
-   * the answer.
+   * Reads the body, stopping once it passes `limit` or the body timeout; a body declared
+   * longer is not read at all. A body not read to its end leaves the connection unusable,
+   * so it closes after the answer.
    */
   body(limit: number): Promise<Uint8Array> {
     const { req, res } = this;
@@ -392,10 +402,11 @@ class MessageCall implements Call {
       res.shouldKeepAlive = false;
       return Promise.reject(tooLarge(limit));
     }
-    return new Promise((resolve, reject) => {
+    let stop = () => {};
+    const read = new Promise<Uint8Array>((resolve, reject) => {
       const chunks: Uint8Array[] = [];
       let total = 0;
-      const stop = () => req.off("data", onData).off("end", onEnd).off("error", onError);
+      stop = () => req.off("data", onData).off("end", onEnd).off("error", onError);
       const onData = (chunk: Uint8Array) => {
         chunks.push(chunk);
         total += chunk.byteLength;
@@ -414,6 +425,11 @@ class MessageCall implements Call {
         reject(new HttpError(400, `unreadable request: ${errorMessage(err)}`));
       };
       req.on("data", onData).on("end", onEnd).on("error", onError);
+    });
+    return bodyWithin(this.deadline, read, () => {
+      stop();
+      req.pause();
+      res.shouldKeepAlive = false;
     });
   }
 }
@@ -440,12 +456,22 @@ function failed(err: unknown): Reply {
 /** The listeners and the streams they carry, for shutdown. */
 class NodeEngine implements Engine {
   readonly #handler: Handler;
+  readonly #opts: ListenOptions;
   readonly #servers: StreamServer[] = [];
   readonly #streams = new OpenStreams();
   readonly #sockets = new NodeSockets();
+  readonly #body: BodyDeadline;
 
-  constructor(handler: Handler) {
+  constructor(handler: Handler, opts: ListenOptions) {
     this.#handler = handler;
+    this.#opts = opts;
+    const deadlines = new Deadlines(sweepPeriodMs(opts.timeouts));
+    this.#body = { deadlines, seconds: opts.timeouts.body };
+  }
+
+  /** Node's server options, with `server.timeouts`. */
+  get serverOptions(): typeof SERVER_OPTIONS & ReturnType<typeof nodeTimeoutOptions> {
+    return { ...SERVER_OPTIONS, ...nodeTimeoutOptions(this.#opts.timeouts) };
   }
 
   get port(): number {
@@ -470,6 +496,7 @@ class NodeEngine implements Engine {
         socket.destroy();
       });
     });
+    reportTimeouts(server, this.#opts.onTimeout);
     this.#servers.push(server);
     requireNet(hostname, port);
     await new Promise<void>((resolve, reject) => {
@@ -496,6 +523,7 @@ class NodeEngine implements Engine {
     this.#streams.cut();
     for (const server of this.#servers) server.closeAllConnections();
     await Promise.all(closed);
+    this.#body.deadlines.close();
   }
 
   async #serve(req: IncomingMessage, res: StreamResponse): Promise<void> {
@@ -503,7 +531,7 @@ class NodeEngine implements Engine {
     const peer = new NodePeer(address, req.httpVersion, res, this.#streams);
     let reply: Reply;
     try {
-      reply = await this.#handler(new MessageCall(req, res), peer);
+      reply = await this.#handler(new MessageCall(req, res, this.#body), peer);
     } catch (err) {
       reply = failed(err);
     }
@@ -541,15 +569,15 @@ function portOf(server: StreamServer | undefined): number {
  * @throws {Error} naming the address and port that could not be bound.
  */
 export async function serveNode(handler: Handler, opts: ListenOptions): Promise<Engine> {
-  const engine = new NodeEngine(handler);
+  const engine = new NodeEngine(handler, opts);
   let port = opts.port;
   try {
-    await engine.add(createServer(SERVER_OPTIONS), opts.hostname, port, false);
+    await engine.add(createServer(engine.serverOptions), opts.hostname, port, false);
     if (opts.tls) {
       port = opts.tls.port;
       const { cert, key } = opts.tls;
       await engine.add(
-        createTlsServer({ ...SERVER_OPTIONS, cert, key }),
+        createTlsServer({ ...engine.serverOptions, cert, key }),
         opts.hostname,
         port,
         true,

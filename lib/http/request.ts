@@ -20,7 +20,7 @@ import { HttpError } from "./error.ts";
  * ```
  */
 export function pathOf(url: string): string {
-  const start = url.startsWith("/") ? 0 : url.indexOf("/", url.indexOf("//") + 2);
+  const start = targetStart(url);
   if (start < 0) return "/";
   const query = url.indexOf("?", start);
   return query < 0 ? url.slice(start) : url.slice(start, query);
@@ -41,6 +41,25 @@ export function queryParam(url: string, name: string): string | null {
   if (query < 0) return null;
   const hash = url.indexOf("#", query);
   return new URLSearchParams(url.slice(query + 1, hash < 0 ? undefined : hash)).get(name);
+}
+
+/**
+ * The length of the request target (path and query) of a request URL or target.
+ *
+ * @example
+ * ```ts
+ * import { targetLength } from "./request.ts";
+ * console.assert(targetLength("http://h:1/a/b?x=1") === 8);
+ * ```
+ */
+export function targetLength(url: string): number {
+  const start = targetStart(url);
+  return start < 0 ? 1 : url.length - start;
+}
+
+/** Where the target starts: 0 in origin-form, after scheme and host in absolute-form. */
+function targetStart(url: string): number {
+  return url.startsWith("/") ? 0 : url.indexOf("/", url.indexOf("//") + 2);
 }
 
 /** The 413 answer for a body past `limit` bytes. */

@@ -25,6 +25,18 @@ import type { LdapAuthenticator } from "../auth/ldap.ts";
 import { errorMessage, log } from "../log.ts";
 import { ServiceMetrics } from "../ops/metrics.ts";
 import { allowed } from "../auth/net.ts";
+import { ClientAddresses } from "../auth/proxies.ts";
+import {
+  checkPublishTopics,
+  checkSubscription,
+  checkTarget,
+  LimitError,
+  type Limits,
+  StreamCounts,
+} from "./limits.ts";
+import { BodyTimeout, type TimeoutPhase } from "./timeouts.ts";
+import { streamsAllowedHere } from "../ops/fds.ts";
+import type { LabeledCounter } from "../ops/metrics.ts";
 import { basicCredentials, type Credentials, decodeUtf8, unauthorized } from "./request.ts";
 import type { CloseReason, Subscriber } from "../core/subscriber.ts";
 import { parsePublishPath, parseSubscription, TopicError } from "../core/topics.ts";
@@ -78,8 +90,23 @@ export class PubSubServer {
   #engine: Engine | null = null;
   #allowedFor: Settings | null = null;
   readonly #allowedAddresses = new Map<string, boolean>();
+  /** Finds a request's client behind trusted proxies; made anew with the settings. */
+  #clients: ClientAddresses;
+  readonly #streamCounts = new StreamCounts();
+  /** Streams the open-file limit allows (0: unknown), the default of `server.max_streams`. */
+  #fdStreams = 0;
+  readonly #timedOut: LabeledCounter;
+  readonly #limited: LabeledCounter;
   /** One function for every subscriber, rather than a closure each. */
-  readonly #onClose = (sub: Subscriber, reason: CloseReason) => this.hub.unsubscribe(sub, reason);
+  readonly #onClose = (sub: Subscriber, reason: CloseReason) => {
+    this.#streamCounts.closed(sub);
+    this.hub.unsubscribe(sub, reason);
+  };
+  readonly #onTimeout = (phase: TimeoutPhase, address: string) => {
+    this.#timedOut.inc([phase]);
+    if (phase === "idle") log.debug("idle connection closed", { peer: address });
+    else log.info("request timed out", { phase, peer: address });
+  };
 
   readonly history: History;
 
@@ -91,9 +118,31 @@ export class PubSubServer {
     this.history = history;
     this.metrics = metrics;
     this.hub = new Hub({ keepalive: settings.config.server.keepalive, metrics });
+    this.#clients = new ClientAddresses(settings.config.server.proxies);
     metrics.subscribers.read = () => this.hub.size;
     metrics.historyEvents.read = () => history.size;
     this.#registerAuthMetrics();
+    const { registry } = metrics;
+    this.#timedOut = registry.labeledCounter(
+      "denopubsub_timeouts_total",
+      "Connections closed, or requests answered 408, for arriving too slowly, by phase (head, body, idle).",
+      ["phase"],
+    );
+    this.#limited = registry.labeledCounter(
+      "denopubsub_limits_refused_total",
+      "Requests refused for passing a limit, by limit (topic_sets, topics, target, client_streams, streams).",
+      ["limit"],
+    );
+    registry.reading(
+      "denopubsub_max_streams",
+      "Streams allowed in total (server.max_streams, or what the open-file limit allows); 0 for no limit.",
+      () => this.#maxStreams(this.#settings.config.server.limits),
+    );
+  }
+
+  /** The total stream limit in force; 0 for none. */
+  #maxStreams(limits: Limits): number {
+    return limits.maxStreams ?? this.#fdStreams;
   }
 
   /** Authentication counters, read from whichever ACL and LDAP client are in force. */
@@ -150,11 +199,13 @@ export class PubSubServer {
   reload(next: Settings): void {
     const before = this.#settings.config.server;
     const after = next.config.server;
-    const listener = (s: Config["server"]) => JSON.stringify([s.port, s.bind, s.tls, s.engine]);
+    const listener = (s: Config["server"]) =>
+      JSON.stringify([s.port, s.bind, s.tls, s.engine, s.timeouts]);
     if (listener(before) !== listener(after)) {
       log.warn("listener settings changed; they take effect after a restart");
     }
     this.#settings = next;
+    this.#clients = new ClientAddresses(after.proxies);
     this.hub.forEach((sub) => {
       if (sub.principal) sub.principal = reevaluate(sub.principal, next);
     });
@@ -168,11 +219,14 @@ export class PubSubServer {
         hostname: server.bind,
         port: server.port,
         tls: server.tls,
+        timeouts: server.timeouts,
+        onTimeout: this.#onTimeout,
       });
     } catch (err) {
       this.hub.close();
       throw err;
     }
+    this.#fdStreams = streamsAllowedHere(server.limits.maxStreams);
   }
 
   /** Stops accepting, cuts every stream, and waits for the listeners to finish. */
@@ -189,12 +243,13 @@ export class PubSubServer {
     this.metrics.requests.inc();
     // Read before routing: on Deno.serve a WebSocket upgrade takes the headers away.
     const origin = this.#settings.config.server.cors ? call.header("origin") : null;
-    return this.#withCors(await this.#answer(call, peer, received), origin);
+    const client = this.#clients.clientOf(peer.address, call);
+    return this.#withCors(await this.#answer(call, peer, client, received), origin);
   }
 
-  async #answer(call: Call, peer: Peer, received: number): Promise<Reply> {
+  async #answer(call: Call, peer: Peer, client: string, received: number): Promise<Reply> {
     try {
-      return await this.#route(call, peer, received);
+      return await this.#route(call, peer, client, received);
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
       const status = String(err.status);
@@ -202,10 +257,13 @@ export class PubSubServer {
       if (call.method === "PUT" || call.method === "POST") {
         this.metrics.rejected.inc(["http", status]);
       }
+      if (err instanceof LimitError) this.#limited.inc([err.limit]);
+      if (err instanceof BodyTimeout) this.#timedOut.inc(["body"]);
       log.info("request refused", {
         method: call.method,
         path: call.path,
-        peer: peer.address,
+        peer: client,
+        proxy: client === peer.address ? undefined : peer.address,
         status: err.status,
         reason: err.message,
       });
@@ -213,13 +271,14 @@ export class PubSubServer {
     }
   }
 
-  #route(call: Call, peer: Peer, received: number): Promise<Reply> | Reply {
+  #route(call: Call, peer: Peer, client: string, received: number): Promise<Reply> | Reply {
+    checkTarget(call.targetLength, this.#settings.config.server.limits);
     switch (call.method) {
       case "GET":
-        return this.#subscribe(call, peer);
+        return this.#subscribe(call, peer, client);
       case "PUT":
       case "POST":
-        return this.#publish(call, peer, received);
+        return this.#publish(call, client, received);
       case "HEAD":
         return this.#respond(null, 204);
       case "OPTIONS":
@@ -287,13 +346,16 @@ export class PubSubServer {
    * Answers a `GET` of topics with the transport it asks for (see `transport.ts`).
    * HTTP/1.0 gets PyPubSub's answer, an empty 200: a stream needs chunked encoding.
    */
-  async #subscribe(call: Call, peer: Peer): Promise<Reply> {
+  async #subscribe(call: Call, peer: Peer, client: string): Promise<Reply> {
     const topicSets = topicsOr400(() => parseSubscription(call.path));
     const { config } = this.#settings;
+    const { limits } = config.server;
+    checkSubscription(topicSets, limits);
     const transport = transportOf(call, config.server.viewer);
     if (transport === "viewer") return this.#respond(VIEWER_HTML, 200, { ...VIEWER_HEADERS });
     const principal = await this.#principal(call);
     if (peer.httpVersion === "1.0") return this.#respond(null, 200);
+    this.#streamCounts.admit(client, this.hub.size, limits, this.#maxStreams(limits));
     const from = replayFrom(call);
     const agent = call.header("user-agent") ?? "";
     const oldschool = config.clients.oldschoolers.some((ua) => agent.includes(ua));
@@ -322,6 +384,7 @@ export class PubSubServer {
       backlogTruncated: replay.truncated,
     });
     if (opening) stream.subscriber.send(opening);
+    this.#streamCounts.opened(stream.subscriber, client);
     this.hub.subscribe(stream.subscriber, replay.events);
     const headers = this.#headers(streamHeaders(transport));
     if (newest) headers["X-Newest-Cursor"] = newest;
@@ -349,12 +412,13 @@ export class PubSubServer {
     return { event, stored };
   }
 
-  async #publish(call: Call, peer: Peer, received: number): Promise<Reply> {
+  async #publish(call: Call, client: string, received: number): Promise<Reply> {
     const { config } = this.#settings;
     const target = topicsOr400(() => parsePublishPath(call.path));
+    checkPublishTopics(target.topics, config.server.limits);
     const login = this.#principal(call);
     const principal = login === null ? null : await login;
-    this.#checkPublisher(principal, peer, target.topics);
+    this.#checkPublisher(principal, client, target.topics);
     const body = decodeUtf8(await call.body(config.server.maxPayloadSize));
     let published: Published;
     try {
@@ -393,7 +457,7 @@ export class PubSubServer {
    * A path with a secure topic needs a user granted every secure topic in it (from any
    * address, as in PyPubSub); any other path needs an address in `clients.payloaders`.
    */
-  #checkPublisher(principal: Principal | null, peer: Peer, topics: readonly string[]): void {
+  #checkPublisher(principal: Principal | null, client: string, topics: readonly string[]): void {
     const { config } = this.#settings;
     const secure = config.clients.secureTopics;
     const needed = secure.size === 0 ? [] : topics.filter((topic) => secure.has(topic));
@@ -405,8 +469,8 @@ export class PubSubServer {
       }
       return;
     }
-    if (!this.#mayPublishFrom(peer.address)) {
-      throw new HttpError(403, `address ${peer.address} is not allowed to publish`);
+    if (!this.#mayPublishFrom(client)) {
+      throw new HttpError(403, `address ${client} is not allowed to publish`);
     }
   }
 }

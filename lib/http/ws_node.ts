@@ -17,7 +17,7 @@ import { type WebSocket, WebSocketServer } from "ws";
 import type { Call, Handler, OpenStream, Peer, Reply } from "./engine.ts";
 import { HttpError } from "./error.ts";
 import { errorMessage, log } from "../log.ts";
-import { pathOf, queryParam } from "./request.ts";
+import { pathOf, queryParam, targetLength } from "./request.ts";
 import { type CloseReason, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
 import { PING_SECONDS, socketClose } from "./websocket.ts";
 
@@ -101,6 +101,10 @@ class UpgradeCall implements Call {
 
   get path(): string {
     return pathOf(this.req.url ?? "/");
+  }
+
+  get targetLength(): number {
+    return targetLength(this.req.url ?? "/");
   }
 
   header(name: string): string | null {
