@@ -10,8 +10,11 @@ import type { Principal } from "../auth/acl.ts";
 import type { Event } from "./event.ts";
 import type { TopicSet } from "./topics.ts";
 
-/** Why a stream ended, for the log line and the metrics. */
-export type CloseReason = "client" | "slow" | "shutdown" | "revoked";
+/**
+ * Why a stream ended, for the log line and the metrics. `behind`: a cluster node missed
+ * events trimmed from the stream, so its streams are cut for their clients to resume.
+ */
+export type CloseReason = "client" | "slow" | "shutdown" | "revoked" | "behind";
 
 let nextId = 1;
 
@@ -138,12 +141,13 @@ export abstract class Subscriber {
 
   /**
    * Ends the stream. A slow subscriber's stream is aborted, dropping what it queued, so
-   * its memory is freed now; otherwise the client sees a clean end of the body.
+   * its memory is freed now, and so is one cut for missed events, so that its client sees
+   * a failure and reconnects; otherwise the client sees a clean end of the body.
    */
   close(reason: CloseReason): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.end(reason === "slow");
+    this.end(reason === "slow" || reason === "behind");
     this.#onClose(this, reason);
   }
 

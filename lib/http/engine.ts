@@ -67,6 +67,12 @@ export interface ListenOptions {
   readonly port: number;
   /** A second, HTTPS listener; null for none. */
   readonly tls: TlsConfig | null;
+  /**
+   * Let other processes listen on the same port (SO_REUSEPORT; the kernel spreads the
+   * connections), as the nodes of a cluster on one host do. The `node` engine honours it;
+   * `Deno.serve` needs `--unstable-net` for it, so the `deno` engine does not ask.
+   */
+  readonly reusePort?: boolean;
 }
 
 /** Listeners that are up. */

@@ -11,7 +11,14 @@ import type { Config, EngineName } from "../config.ts";
 import type { Call, Engine, Handler, ListenOptions, Peer, Reply } from "./engine.ts";
 import { serveDeno } from "./engine_deno.ts";
 import { serveNode } from "./engine_node.ts";
-import { buildEvent, type Event, PayloadError, type PublishTarget } from "../core/event.ts";
+import { type Bus, BusError } from "../cluster/bus.ts";
+import {
+  buildEvent,
+  checkPayload,
+  type Event,
+  PayloadError,
+  type PublishTarget,
+} from "../core/event.ts";
 import type { CursorReplay, History } from "../history/history.ts";
 import { HttpError } from "./error.ts";
 import { Hub } from "../core/hub.ts";
@@ -40,8 +47,12 @@ export interface Settings {
 
 /** An accepted event, and when it is stored. */
 export interface Published {
-  readonly event: Event;
-  /** Settles once the event is as durable as `server.backlog.sync` asks. */
+  /** The event; null when it goes through a {@link Bus}, whose readers build it. */
+  readonly event: Event | null;
+  /**
+   * Settles once the event is as durable as `server.backlog.sync` asks; with a bus, once
+   * the bus has it (rejecting with a {@link BusError} when it has not).
+   */
   readonly stored: Promise<void>;
 }
 
@@ -70,6 +81,11 @@ export class PubSubServer {
   readonly #onClose = (sub: Subscriber, reason: CloseReason) => this.hub.unsubscribe(sub, reason);
 
   readonly history: History;
+  /**
+   * The cluster bus, when `cluster` is configured: publishes go to it, and it delivers
+   * every node's events to the hub and the history in one order. Null: the embedded mode.
+   */
+  bus: Bus | null = null;
 
   /**
    * @param history where accepted events are kept for replay (the app opens and closes it).
@@ -156,6 +172,7 @@ export class PubSubServer {
         hostname: server.bind,
         port: server.port,
         tls: server.tls,
+        reusePort: this.#settings.config.cluster !== null,
       });
     } catch (err) {
       this.hub.close();
@@ -248,6 +265,8 @@ export class PubSubServer {
     const topicSets = topicsOr400(() => parseSubscription(call.path));
     const principal = await this.#principal(call);
     if (peer.httpVersion === "1.0") return this.#respond(null, 200);
+    const catchingUp = this.#reachCursor(call);
+    if (catchingUp) await catchingUp;
     const { config } = this.#settings;
     const agent = call.header("user-agent") ?? "";
     const stream = peer.openStream({
@@ -266,6 +285,20 @@ export class PubSubServer {
     return { status: 200, headers, text: null, stream };
   }
 
+  /**
+   * With a bus, waits until this node has delivered the event of the subscriber's cursor,
+   * so the replay and the live events that follow meet without a gap or a duplicate;
+   * null when there is nothing to wait for.
+   */
+  #reachCursor(call: Call): Promise<void> | null {
+    if (!this.bus) return null;
+    const cursor = call.header("x-fetch-since-cursor");
+    if (cursor === null) return null;
+    return this.bus.reach(cursor.trim()).catch((err) => {
+      throw err instanceof BusError ? busUnavailable(err) : err;
+    });
+  }
+
   /** The retained events a subscriber asked for with `X-Fetch-Since(-Cursor)`. */
   #replay(call: Call): CursorReplay {
     const cursor = call.header("x-fetch-since-cursor");
@@ -282,20 +315,35 @@ export class PubSubServer {
   /**
    * Builds an event from a validated target and body, keeps it in the history and delivers
    * it: the one path every publish takes, from HTTP or SQS. Counts it and observes the
-   * time since `receivedAt`.
+   * time since `receivedAt`. With a bus, the body is checked and handed to the bus, which
+   * delivers it on every node, this one included.
    *
    * @param receivedAt `performance.now()` when the publish arrived.
-   * @returns the event, and a promise that settles once it is as durable as
-   * `server.backlog.sync` asks (at once unless sync is on).
+   * @returns the event (null with a bus), and a promise that settles once it is as durable
+   * as `server.backlog.sync` asks (at once unless sync is on), or once the bus has it.
    * @throws {PayloadError} when `body` is not exactly one JSON object.
    */
   publishEvent(target: PublishTarget, body: string, receivedAt = performance.now()): Published {
+    if (this.bus) return this.#publishToBus(this.bus, target, body, receivedAt);
     const event = buildEvent(target, body);
     const stored = this.history.append(event);
     this.hub.publish(event);
     this.metrics.accepted.inc();
     this.metrics.publishSeconds.observe((performance.now() - receivedAt) / 1000);
     return { event, stored };
+  }
+
+  /**
+   * Checks the body and hands it to the bus; counted once the bus has it. The bus builds
+   * the event and delivers it here as on every node.
+   */
+  #publishToBus(bus: Bus, target: PublishTarget, body: string, receivedAt: number): Published {
+    checkPayload(body);
+    const stored = bus.publish(target, body).then(() => {
+      this.metrics.accepted.inc();
+      this.metrics.publishSeconds.observe((performance.now() - receivedAt) / 1000);
+    });
+    return { event: null, stored };
   }
 
   async #publish(call: Call, peer: Peer, received: number): Promise<Reply> {
@@ -315,6 +363,7 @@ export class PubSubServer {
     try {
       await published.stored;
     } catch (err) {
+      if (err instanceof BusError) throw busUnavailable(err);
       throw new HttpError(503, `event delivered live but not stored: ${errorMessage(err)}`);
     }
     return this.#respond(ACCEPTED, 202);
@@ -358,6 +407,10 @@ export class PubSubServer {
       throw new HttpError(403, `address ${peer.address} is not allowed to publish`);
     }
   }
+}
+
+function busUnavailable(err: BusError): HttpError {
+  return new HttpError(503, err.message, { "Retry-After": String(err.retryAfter) });
 }
 
 function topicsOr400<T>(parse: () => T): T {
