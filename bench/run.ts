@@ -49,11 +49,15 @@ async function planTargets(opts: BenchOptions, maxFiles: number): Promise<Planne
   }
   if (await exists(opts.server)) {
     for (const engine of opts.engines.length ? opts.engines : [null]) {
-      for (const storage of opts.storage ? [false, true] : [false]) {
-        const variant = [engine, storage ? "storage" : null].filter(Boolean).join(", ");
+      for (const mode of ourModes(opts)) {
+        const variant = [engine, mode].filter(Boolean).join(", ");
         const label = variant ? `DenoPubSub (${variant})` : "DenoPubSub";
+        const extra: Record<string, string> = engine ? { engine } : {};
         planned.push({
-          target: oursTarget(opts.server, label, engine ? { engine } : {}, storage),
+          target: oursTarget(opts.server, label, extra, {
+            storage: mode === "storage",
+            cluster: mode === "cluster",
+          }),
           column: { key: variant ? `ours:${variant}` : "ours", label, kind: "ours" },
         });
       }
@@ -74,6 +78,14 @@ async function planTargets(opts: BenchOptions, maxFiles: number): Promise<Planne
     }
   }
   return planned;
+}
+
+/** How DenoPubSub keeps and carries events in each of its columns; null: the defaults. */
+function ourModes(opts: BenchOptions): (null | "storage" | "cluster")[] {
+  const modes: (null | "storage" | "cluster")[] = [null];
+  if (opts.storage) modes.push("storage");
+  if (opts.cluster) modes.push("cluster");
+  return modes;
 }
 
 function specFor(load: ScenarioLoad, target: Target, port: number, pid: number): LoadSpec {
