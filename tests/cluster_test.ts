@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { cursorOfEntry } from "../lib/cluster/entry_id.ts";
 import { isCursor } from "../lib/core/event.ts";
 import { type Line, publish, StreamClient } from "./helpers.ts";
 import { startRedis } from "./fixtures/redis.ts";
@@ -64,6 +65,20 @@ Deno.test("a cluster of three node processes", async (t) => {
         await resumed.expectSilence(150);
       } finally {
         await resumed.close();
+      }
+    });
+
+    await t.step("a cursor the stream never had replays nothing and goes live", async () => {
+      const future = cursorOfEntry(`${Date.now() + 3_600_000}-0`);
+      const stream = await StreamClient.open(`${b.url}/order`, {
+        headers: { "X-Fetch-Since-Cursor": future },
+      });
+      try {
+        await stream.expectSilence(100);
+        assert.equal(await publish(`${c.url}/order/later`, { later: 1 }), 202);
+        assert.equal((await stream.next()).later, 1);
+      } finally {
+        await stream.close();
       }
     });
 

@@ -193,10 +193,19 @@ export class RedisBus implements Bus {
         RETRY_AFTER,
       );
     }
-    const newest = await this.#commands.xRevRange(this.#stream, "+", "-", { COUNT: 1 });
-    const last = newest?.[0];
-    if (!last || cursor > cursorOfEntry(last.id)) return;
+    if (cursor > await this.#newestCursor()) return;
     await this.#waitFor(cursor);
+  }
+
+  /** The cursor of the newest entry in the stream; `""` when it is empty. */
+  async #newestCursor(): Promise<string> {
+    try {
+      const newest = await this.#commands.xRevRange(this.#stream, "+", "-", { COUNT: 1 });
+      const last = newest?.[0];
+      return last ? cursorOfEntry(last.id) : "";
+    } catch (err) {
+      throw new BusError(`Redis did not answer: ${errorMessage(err)}`, RETRY_AFTER);
+    }
   }
 
   /** Stops reading and trimming, fails pending waits, and closes both connections. */
