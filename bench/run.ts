@@ -14,7 +14,13 @@ import { type BenchOptions, parseOptions, USAGE } from "./options.ts";
 import { openFileLimit, spawnPinned } from "./proc.ts";
 import { type Column, detailTable, Results, runNotes, summaryTable } from "./report.ts";
 import { type ScenarioLoad, selectScenarios } from "./scenarios.ts";
-import { ceilingTarget, nchanTarget, oursTarget, type Target } from "./targets.ts";
+import {
+  ceilingTarget,
+  nchanTarget,
+  oursTarget,
+  type RunningServer,
+  type Target,
+} from "./targets.ts";
 
 const LOAD_SCRIPT = new URL("./load.ts", import.meta.url).pathname;
 /** File descriptors a process needs besides its sockets (runtime, logs, listener). */
@@ -88,11 +94,12 @@ function ourModes(opts: BenchOptions): (null | "storage" | "cluster")[] {
   return modes;
 }
 
-function specFor(load: ScenarioLoad, target: Target, port: number, pid: number): LoadSpec {
+function specFor(load: ScenarioLoad, target: Target, server: RunningServer): LoadSpec {
   return {
     ...load,
-    port,
-    serverPid: pid,
+    port: server.port,
+    serverPid: server.pid,
+    helperPids: server.helperPids,
     topicPrefix: `b${Date.now().toString(36)}t`,
     subscribePath: target.subscribePath,
     publishPath: target.publishPath,
@@ -127,7 +134,7 @@ async function runOnce(
 ): Promise<LoadResult> {
   const server = await target.start(cpus.server);
   try {
-    return await runGenerator(specFor(load, target, server.port, server.pid), cpus.load);
+    return await runGenerator(specFor(load, target, server), cpus.load);
   } finally {
     await server.stop();
   }

@@ -12,6 +12,7 @@ export type ScenarioLoad = Omit<
   LoadSpec,
   | "port"
   | "serverPid"
+  | "helperPids"
   | "topicPrefix"
   | "subscribePath"
   | "publishPath"

@@ -17,6 +17,8 @@ export interface RunningServer {
   readonly port: number;
   /** The process whose memory is measured. */
   readonly pid: number;
+  /** Processes working for it (a cluster node's Redis), whose CPU counts as its own. */
+  readonly helperPids: number[];
   /** Stops the process and removes its temp dir. */
   stop(): Promise<void>;
 }
@@ -61,7 +63,7 @@ async function startProcess({ cmd, port, cpu, dir, cwd }: Launch): Promise<Runni
     const detail = log.trim().split("\n").slice(-3).join(" | ");
     throw new Error(`${cmd[0]} ${(err as Error).message}${detail ? `: ${detail}` : ""}`);
   }
-  return { port, pid: proc.pid, stop };
+  return { port, pid: proc.pid, helperPids: [], stop };
 }
 
 /** The trivial fan-out server in this directory: the load generator's ceiling. */
@@ -89,7 +91,8 @@ export interface OurMode {
   readonly storage?: boolean;
   /**
    * A cluster node: a throwaway `redis-server`, pinned to the server's CPU, carries the
-   * events (`cluster.redis`), so the bus's cost is counted on the same core.
+   * events (`cluster.redis`), so the bus's cost is counted on the same core, and its CPU
+   * time as the server's.
    */
   readonly cluster?: boolean;
 }
@@ -137,7 +140,11 @@ export function oursTarget(
       });
       if (!redis) return server;
       // The server's stop removes the temp folder, which Redis writes its log in: Redis last.
-      return { ...server, stop: () => server.stop().finally(() => redis.stop()) };
+      return {
+        ...server,
+        helperPids: [redis.pid],
+        stop: () => server.stop().finally(() => redis.stop()),
+      };
     },
   };
 }
