@@ -97,7 +97,7 @@ Deno.test("a cluster of three node processes", async (t) => {
     });
 
     await t.step("kill -9 of a node mid-stream: its clients resume on another", async () => {
-      const total = 60;
+      const total = 100;
       const stream = await StreamClient.open(`${a.url}/kill`);
       const got: Line[] = [];
       let killed = false;
