@@ -41,7 +41,8 @@ export const USAGE = `Usage: deno task bench [options]
   --vs nchan          also run nginx + nchan (Debian libnginx-mod-nchan) and print ratios
   --quick             1 run per target, shorter scenarios, fewer idle subscribers
   --scenario NAME     run only this scenario (a-g or its name; repeatable, or a,b,c)
-                      a fanout, b latency100, c latency10, d idle, e memory, f topics, g publish
+                      a fanout, b latency100, c latency10, d idle, e memory, f topics, g publish,
+                      h publish100
   --server PATH       DenoPubSub entry module (default: main.ts of this repository)
   --engine NAME       run DenoPubSub with server.engine NAME (repeatable)
   --storage           also run DenoPubSub with its history on disk (server.backlog.storage)
