@@ -175,6 +175,23 @@ Deno.test("a node that fell behind the trimmed stream says so and replays mark t
     }
   }));
 
+Deno.test("a node does not start without Redis, and says so in one line", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  await assert.rejects(
+    () => startServer({ cluster: { redis: `redis://127.0.0.1:${port}/0` } }),
+    (err: Error) => {
+      assert.match(
+        err.message,
+        /^cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+\/0: .*ECONNREFUSED/,
+      );
+      assert.ok(!err.message.includes("\n"), "one line");
+      return true;
+    },
+  );
+});
+
 Deno.test("without a cluster section the service runs alone: no bus, no Redis check", async () => {
   const server = await startServer({ admin: { port: 0 } });
   try {
