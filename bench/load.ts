@@ -105,7 +105,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   let pub: PublishResult | null = null;
   let cpu: LoadResult["cpu"] = null;
   if (spec.publishers > 0) {
-    const before = await cpuSample(spec.serverPid);
+    const before = await cpuSample(spec.serverPid, spec.helperPids);
     const topics = Array.from({ length: spec.topics }, (_, j) => j);
     const fanout = topics.map((j) =>
       opened.openByPath.get(topicPath(spec.subscribePath, spec.topicPrefix, j)) ?? 0
@@ -118,7 +118,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
       window: Math.max(1, spec.windowEvents * Math.max(...fanout, 1)),
     });
     await drain(subs, pub.expected, spec.drainMs);
-    cpu = cpuPercent(before, await cpuSample(spec.serverPid));
+    cpu = cpuPercent(before, await cpuSample(spec.serverPid, spec.helperPids));
   }
   const endedEarly = subs.ended;
   slow.close();
@@ -131,18 +131,23 @@ interface CpuSample {
   wallMs: number;
   /** Generator CPU time in µs. */
   generatorUs: number;
-  /** Server CPU time in seconds, NaN when its PID is unknown. */
+  /** Server CPU time in seconds (its helpers' included), NaN when its PID is unknown. */
   serverSeconds: number;
   /** CPU time of the whole machine in seconds. */
   machineSeconds: number;
 }
 
-async function cpuSample(serverPid: number | null): Promise<CpuSample> {
+async function cpuSample(serverPid: number | null, helperPids: number[]): Promise<CpuSample> {
   const usage = cpuUsage();
+  let serverSeconds = NaN;
+  if (serverPid !== null) {
+    const seconds = await Promise.all([serverPid, ...helperPids].map(readCpuSeconds));
+    serverSeconds = seconds.reduce((sum, s) => sum + s, 0);
+  }
   return {
     wallMs: performance.now(),
     generatorUs: usage.user + usage.system,
-    serverSeconds: serverPid === null ? NaN : await readCpuSeconds(serverPid),
+    serverSeconds,
     machineSeconds: await readMachineBusySeconds(),
   };
 }

@@ -10,6 +10,11 @@ export interface LoadSpec {
   port: number;
   /** The server process whose resident memory is read, or null to skip memory. */
   serverPid: number | null;
+  /**
+   * Processes that do the server's work beside it (a cluster node's Redis): their CPU time
+   * counts as the server's.
+   */
+  helperPids: number[];
   subscribers: number;
   /** Distinct topics; subscriber `i` and event `seq` use topic `i % topics`. */
   topics: number;

@@ -23,6 +23,7 @@ function spec(port: number, pid: number | null, changes: Partial<LoadSpec>): Loa
   return {
     port,
     serverPid: pid,
+    helperPids: [],
     subscribers: 20,
     topics: 1,
     topicPrefix: "test",

@@ -20,6 +20,8 @@ export interface BenchOptions {
   engines: string[];
   /** Also run DenoPubSub with `server.backlog.storage` set, beside each engine. */
   storage: boolean;
+  /** Also run DenoPubSub as a cluster node (a Redis stream bus), beside each engine. */
+  cluster: boolean;
   /** Runs per target per scenario; the table shows medians. */
   repeat: number;
   /** Extra attempts for a run disturbed by other processes. */
@@ -39,10 +41,13 @@ export const USAGE = `Usage: deno task bench [options]
   --vs nchan          also run nginx + nchan (Debian libnginx-mod-nchan) and print ratios
   --quick             1 run per target, shorter scenarios, fewer idle subscribers
   --scenario NAME     run only this scenario (a-g or its name; repeatable, or a,b,c)
-                      a fanout, b latency100, c latency10, d idle, e memory, f topics, g publish
+                      a fanout, b latency100, c latency10, d idle, e memory, f topics, g publish,
+                      h publish100
   --server PATH       DenoPubSub entry module (default: main.ts of this repository)
   --engine NAME       run DenoPubSub with server.engine NAME (repeatable)
   --storage           also run DenoPubSub with its history on disk (server.backlog.storage)
+  --cluster           also run DenoPubSub as a cluster node: events go through a Redis stream
+                      (a throwaway redis-server on the server's CPU), beside the embedded mode
   --repeat N          runs per target and scenario; medians are shown (default 3, quick 1)
   --retry-busy N      run again, up to N times, when other processes took over half a core
                       during a run; the least disturbed run counts (default 2, quick 0)
@@ -74,6 +79,7 @@ export function parseOptions(args: string[]): BenchOptions {
       server: { type: "string", default: DEFAULT_SERVER },
       engine: { type: "string", multiple: true, default: [] },
       storage: { type: "boolean", default: false },
+      cluster: { type: "boolean", default: false },
       repeat: { type: "string" },
       "retry-busy": { type: "string" },
       "no-ceiling": { type: "boolean", default: false },
@@ -104,6 +110,7 @@ export function parseOptions(args: string[]): BenchOptions {
     server: values.server,
     engines: values.engine.flatMap((e) => e.split(",")).filter((e) => e !== ""),
     storage: values.storage,
+    cluster: values.cluster,
     repeat,
     retryBusy,
     ceiling: !values["no-ceiling"],

@@ -14,7 +14,13 @@ import { type BenchOptions, parseOptions, USAGE } from "./options.ts";
 import { openFileLimit, spawnPinned } from "./proc.ts";
 import { type Column, detailTable, Results, runNotes, summaryTable } from "./report.ts";
 import { type ScenarioLoad, selectScenarios } from "./scenarios.ts";
-import { ceilingTarget, nchanTarget, oursTarget, type Target } from "./targets.ts";
+import {
+  ceilingTarget,
+  nchanTarget,
+  oursTarget,
+  type RunningServer,
+  type Target,
+} from "./targets.ts";
 
 const LOAD_SCRIPT = new URL("./load.ts", import.meta.url).pathname;
 /** File descriptors a process needs besides its sockets (runtime, logs, listener). */
@@ -49,11 +55,15 @@ async function planTargets(opts: BenchOptions, maxFiles: number): Promise<Planne
   }
   if (await exists(opts.server)) {
     for (const engine of opts.engines.length ? opts.engines : [null]) {
-      for (const storage of opts.storage ? [false, true] : [false]) {
-        const variant = [engine, storage ? "storage" : null].filter(Boolean).join(", ");
+      for (const mode of ourModes(opts)) {
+        const variant = [engine, mode].filter(Boolean).join(", ");
         const label = variant ? `DenoPubSub (${variant})` : "DenoPubSub";
+        const extra: Record<string, string> = engine ? { engine } : {};
         planned.push({
-          target: oursTarget(opts.server, label, engine ? { engine } : {}, storage),
+          target: oursTarget(opts.server, label, extra, {
+            storage: mode === "storage",
+            cluster: mode === "cluster",
+          }),
           column: { key: variant ? `ours:${variant}` : "ours", label, kind: "ours" },
         });
       }
@@ -76,11 +86,20 @@ async function planTargets(opts: BenchOptions, maxFiles: number): Promise<Planne
   return planned;
 }
 
-function specFor(load: ScenarioLoad, target: Target, port: number, pid: number): LoadSpec {
+/** How DenoPubSub keeps and carries events in each of its columns; null: the defaults. */
+function ourModes(opts: BenchOptions): (null | "storage" | "cluster")[] {
+  const modes: (null | "storage" | "cluster")[] = [null];
+  if (opts.storage) modes.push("storage");
+  if (opts.cluster) modes.push("cluster");
+  return modes;
+}
+
+function specFor(load: ScenarioLoad, target: Target, server: RunningServer): LoadSpec {
   return {
     ...load,
-    port,
-    serverPid: pid,
+    port: server.port,
+    serverPid: server.pid,
+    helperPids: server.helperPids,
     topicPrefix: `b${Date.now().toString(36)}t`,
     subscribePath: target.subscribePath,
     publishPath: target.publishPath,
@@ -115,7 +134,7 @@ async function runOnce(
 ): Promise<LoadResult> {
   const server = await target.start(cpus.server);
   try {
-    return await runGenerator(specFor(load, target, server.port, server.pid), cpus.load);
+    return await runGenerator(specFor(load, target, server), cpus.load);
   } finally {
     await server.stop();
   }

@@ -12,6 +12,7 @@ export type ScenarioLoad = Omit<
   LoadSpec,
   | "port"
   | "serverPid"
+  | "helperPids"
   | "topicPrefix"
   | "subscribePath"
   | "publishPath"
@@ -30,7 +31,7 @@ export interface Goal {
 /** One figure a scenario reports. */
 export interface Metric {
   readonly label: string;
-  readonly unit: "/s" | "ms" | "%" | "KB";
+  readonly unit: "/s" | "ms" | "%" | "KB" | "µs";
   pick(result: LoadResult): number;
   /** Whether a larger value is better, for ratios. */
   readonly higherIsBetter: boolean;
@@ -104,6 +105,19 @@ const p99 = (goal?: Goal): Metric => ({
   goal,
 });
 
+/**
+ * The server's CPU time per accepted event (its helpers', such as a cluster node's Redis,
+ * included). At a fixed rate with and without subscribers, it tells what an event costs
+ * apart from its deliveries: what the cluster bus adds should not grow with fan-out.
+ */
+const cpuPerEvent: Metric = {
+  label: "server CPU per event",
+  unit: "µs",
+  pick: (r) =>
+    r.cpu && r.publish.accepted > 0 ? (r.cpu.serverSeconds * 1e6) / r.publish.accepted : NaN,
+  higherIsBetter: false,
+};
+
 /** Every scenario, in table order. */
 export const SCENARIOS: readonly Scenario[] = [
   {
@@ -123,7 +137,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: "latency100",
     title: "same at a fixed 100 events/s",
     load: (quick) => ({ ...BASE, publishers: 16, rate: 100, durationMs: quick ? 2000 : 5000 }),
-    metrics: [p50, p99(atMost(20, "ms")), lost],
+    metrics: [p50, p99(atMost(20, "ms")), cpuPerEvent, lost],
   },
   {
     id: "c",
@@ -205,6 +219,20 @@ export const SCENARIOS: readonly Scenario[] = [
       higherIsBetter: true,
       goal: atLeastTimesNchan(0.9),
     }],
+  },
+  {
+    id: "h",
+    name: "publish100",
+    title: "no subscribers, a fixed 100 events/s, 1 KB events",
+    load: (quick) => ({
+      ...BASE,
+      subscribers: 0,
+      slowSubscribers: 0,
+      publishers: 16,
+      rate: 100,
+      durationMs: quick ? 2000 : 5000,
+    }),
+    metrics: [cpuPerEvent],
   },
 ];
 

@@ -17,6 +17,8 @@ export interface RunningServer {
   readonly port: number;
   /** The process whose memory is measured. */
   readonly pid: number;
+  /** Processes working for it (a cluster node's Redis), whose CPU counts as its own. */
+  readonly helperPids: number[];
   /** Stops the process and removes its temp dir. */
   stop(): Promise<void>;
 }
@@ -61,7 +63,7 @@ async function startProcess({ cmd, port, cpu, dir, cwd }: Launch): Promise<Runni
     const detail = log.trim().split("\n").slice(-3).join(" | ");
     throw new Error(`${cmd[0]} ${(err as Error).message}${detail ? `: ${detail}` : ""}`);
   }
-  return { port, pid: proc.pid, stop };
+  return { port, pid: proc.pid, helperPids: [], stop };
 }
 
 /** The trivial fan-out server in this directory: the load generator's ceiling. */
@@ -83,16 +85,28 @@ export function ceilingTarget(): Target {
   };
 }
 
+/** Where DenoPubSub keeps and carries events: in memory by default. */
+export interface OurMode {
+  /** The history in a log file in the temp folder (`server.backlog.storage`). */
+  readonly storage?: boolean;
+  /**
+   * A cluster node: a throwaway `redis-server`, pinned to the server's CPU, carries the
+   * events (`cluster.redis`), so the bus's cost is counted on the same core, and its CPU
+   * time as the server's.
+   */
+  readonly cluster?: boolean;
+}
+
 /**
  * DenoPubSub started from `entry` (its `main.ts`) with a temp config: loopback only,
  * loopback publishers, history in memory, and any `extra` server keys (such as
- * `engine: node`); with `storage`, the history is kept in a log file in the temp folder.
+ * `engine: node`); `mode` adds history storage or a Redis bus.
  */
 export function oursTarget(
   entry: string,
   label: string,
   extra: Record<string, string>,
-  storage = false,
+  mode: OurMode = {},
 ): Target {
   const cwd = entry.slice(0, entry.lastIndexOf("/")) || ".";
   return {
@@ -106,13 +120,15 @@ export function oursTarget(
       const dir = await Deno.makeTempDir({ prefix: "bench-ours-" });
       const port = freePort();
       const extraLines = Object.entries(extra).map(([k, v]) => `  ${k}: ${v}\n`).join("");
-      const storageLine = storage ? `    storage: ${dir}/history.log\n` : "";
+      const storageLine = mode.storage ? `    storage: ${dir}/history.log\n` : "";
+      const redis = mode.cluster ? await startRedis(dir, cpu) : null;
+      const clusterLines = redis ? `cluster:\n  redis: redis://127.0.0.1:${redis.port}/0\n` : "";
       // No stream cap: (d) opens streams up to the open-file limit on purpose.
       await Deno.writeTextFile(
         `${dir}/pubsub.yaml`,
         `server:\n  port: ${port}\n  bind: 127.0.0.1\n  max_streams: 0\n` +
           `  backlog:\n    size: 10000\n${storageLine}` +
-          `${extraLines}clients:\n  payloaders:\n    - 127.0.0.1/32\n`,
+          `${extraLines}clients:\n  payloaders:\n    - 127.0.0.1/32\n${clusterLines}`,
       );
       await Deno.writeTextFile(`${dir}/pubsub_acl.yaml`, "{}\n");
       // The server gets every permission: which ones it needs is its own business, and
@@ -120,9 +136,36 @@ export function oursTarget(
       const v8 = await startV8Flags(cwd);
       const cmd = [Deno.execPath(), "run", ...v8, "-A", entry, "--config", `${dir}/pubsub.yaml`];
       cmd.push("--acl", `${dir}/pubsub_acl.yaml`, "--log-level", "warn");
-      return await startProcess({ cmd, port, cpu, dir, cwd });
+      const server = await startProcess({ cmd, port, cpu, dir, cwd }).catch(async (err) => {
+        await redis?.stop();
+        throw err;
+      });
+      if (!redis) return server;
+      // The server's stop removes the temp folder, which Redis writes its log in: Redis last.
+      return {
+        ...server,
+        helperPids: [redis.pid],
+        stop: () => server.stop().finally(() => redis.stop()),
+      };
     },
   };
+}
+
+/** A throwaway `redis-server` without persistence, pinned to `cpu`, logging into `dir`. */
+async function startRedis(dir: string, cpu: number | null): Promise<Spawned & { port: number }> {
+  const port = freePort();
+  const args = ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no"];
+  const proc = spawnPinned(["redis-server", ...args, "--dir", dir], {
+    cpu,
+    logFile: `${dir}/redis.log`,
+  });
+  try {
+    await waitForPort(port, READY_TIMEOUT_MS, proc.child.status);
+  } catch (err) {
+    await proc.stop();
+    throw new Error(`redis-server ${(err as Error).message}`);
+  }
+  return { ...proc, port };
 }
 
 /**

@@ -5,12 +5,15 @@
  */
 
 import { loadAcl } from "./auth/acl.ts";
+import type { Bus } from "./cluster/bus.ts";
+import type { ClusterConfig } from "./cluster/config.ts";
+import { StreamHistory } from "./cluster/stream_history.ts";
 import { AdminServer, Readiness } from "./ops/admin.ts";
 import { ldapFor, retireLdap } from "./auth/login.ts";
 import { type Config, loadConfig } from "./config.ts";
 import type { History } from "./history/history.ts";
 import { openHistory } from "./history/open.ts";
-import { errorMessage, log } from "./log.ts";
+import { configureLog, errorMessage, log, type LogFields } from "./log.ts";
 import { importPyPubSubBacklog, type ImportResult } from "./history/pypubsub_import.ts";
 import { PubSubServer, type Settings } from "./http/server.ts";
 import type { PublishFn, SqsIngest } from "./sqs/ingest.ts";
@@ -29,11 +32,14 @@ export interface AppFiles {
 export async function startApp(files: AppFiles): Promise<App> {
   const config = await loadConfig(files.config);
   const acl = await loadAcl(files.acl, config.clients.ldap !== null);
-  const history = await openConfiguredHistory(config);
+  // A cluster node's history is the stream's, loaded when it joins.
+  const streamHistory = config.cluster ? new StreamHistory(config.server.backlog) : null;
+  const history = streamHistory ?? await openConfiguredHistory(config);
   const settings = { config, acl, ldap: ldapFor(config.clients.ldap, null) };
   const server = new PubSubServer(settings, history);
   const app = new App(files, server);
   try {
+    if (config.cluster && streamHistory) await app.joinCluster(config.cluster, streamHistory);
     await server.listen();
     await app.startServices();
   } catch (err) {
@@ -86,11 +92,37 @@ export class App {
   admin: AdminServer | null = null;
   /** SQS ingestion, when queues are configured. */
   sqs: SqsIngest | null = null;
+  /** The cluster bus, when `cluster` is configured. */
+  bus: Bus | null = null;
   #stopping = false;
+  /** The log context before this node's id was added to it. */
+  #logContext: LogFields | null = null;
 
   constructor(readonly files: AppFiles, readonly server: PubSubServer) {
     this.readiness.set("listeners", () => !this.#stopping && server.port !== 0);
     this.readiness.set("storage", () => server.history.writable);
+  }
+
+  /**
+   * Joins the cluster: connects to Redis, loads the retained events into `history`, and
+   * lets the bus carry publishes from then on. Every log line names this node. The Redis
+   * client is loaded only then, so a service without a cluster never loads it.
+   *
+   * @throws {Error} with one line naming the Redis URL when Redis cannot be reached.
+   */
+  async joinCluster(cluster: ClusterConfig, history: StreamHistory): Promise<void> {
+    const { startRedisBus } = await import("./cluster/redis_bus.ts");
+    const { hub, metrics } = this.server;
+    const bus = await startRedisBus(cluster, {
+      hub,
+      history,
+      metrics,
+      backlog: this.server.settings.config.server.backlog,
+    });
+    this.bus = bus;
+    this.server.bus = bus;
+    this.readiness.set("redis", () => bus.connected);
+    this.#logContext = configureLog({ context: { node: bus.node } }).context;
   }
 
   /**
@@ -130,7 +162,9 @@ export class App {
       return false;
     }
     if (restartOnlyChanged(current.config, next.config)) {
-      log.warn("admin, SQS or backlog settings changed; they take effect after a restart");
+      log.warn(
+        "admin, SQS, backlog or cluster settings changed; they take effect after a restart",
+      );
     }
     this.server.reload(next);
     await retireLdap(current.ldap, next.ldap);
@@ -148,6 +182,8 @@ export class App {
     this.#stopping = true;
     await this.sqs?.stop();
     await this.server.close();
+    await this.bus?.close();
+    if (this.bus) configureLog({ context: this.#logContext });
     const stored = await this.server.history.close().then(() => true, (err) => {
       log.error("history: events accepted since the storage failed are not on disk", {
         error: errorMessage(err),
@@ -161,6 +197,6 @@ export class App {
 }
 
 function restartOnlyChanged(before: Config, after: Config): boolean {
-  const fixed = (c: Config) => JSON.stringify([c.admin, c.sqs, c.server.backlog]);
+  const fixed = (c: Config) => JSON.stringify([c.admin, c.sqs, c.server.backlog, c.cluster]);
   return fixed(before) !== fixed(after);
 }

@@ -6,6 +6,7 @@
  */
 
 import { type LdapConfig, parseLdapConfig } from "./auth/ldap_config.ts";
+import { type ClusterConfig, parseCluster } from "./cluster/config.ts";
 import { type Cidr, parseCidr } from "./auth/net.ts";
 import { type CorsConfig, parseCors } from "./http/cors.ts";
 import { parseProxies, type ProxyConfig } from "./auth/proxies.ts";
@@ -81,6 +82,8 @@ export interface Config {
   readonly admin: AdminConfig;
   /** Queues to read events from; empty when there is no `sqs` section. */
   readonly sqs: readonly SqsQueueConfig[];
+  /** The Redis stream shared with other nodes, or null to run alone. */
+  readonly cluster: ClusterConfig | null;
 }
 
 /** Defaults shared with PyPubSub where it has the setting. */
@@ -118,6 +121,7 @@ const KNOWN = {
   clients: { payloaders: 1, oldschoolers: 1, secure_topics: 1, ldap: "*" },
   admin: { bind: 1, port: 1 },
   sqs: "*",
+  cluster: { redis: 1, stream: 1 },
 } as const;
 
 function readPem(section: Section, key: string): string {
@@ -224,6 +228,7 @@ export function parseConfig(raw: unknown, file: string): Config {
     },
     admin: parseAdmin(root),
     sqs: parseSqs(root.section("sqs")),
+    cluster: parseCluster(root),
   });
 }
 

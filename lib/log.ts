@@ -22,6 +22,8 @@ export interface LogSettings {
   format: LogFormat;
   /** Where lines go; tests swap it to capture output. */
   write: (line: string) => void;
+  /** Fields every line carries, e.g. the node id of a cluster node; null for none. */
+  context: LogFields | null;
 }
 
 const encoder = new TextEncoder();
@@ -30,6 +32,7 @@ const settings: LogSettings = {
   level: "info",
   format: "text",
   write: (line) => Deno.stderr.writeSync(encoder.encode(line + "\n")),
+  context: null,
 };
 
 /**
@@ -53,8 +56,9 @@ export function logEnabled(level: LogLevel): boolean {
   return ORDER[level] >= ORDER[settings.level];
 }
 
-function emit(level: LogLevel, msg: string, fields?: LogFields): void {
+function emit(level: LogLevel, msg: string, lineFields?: LogFields): void {
   if (!logEnabled(level)) return;
+  const fields = settings.context ? { ...settings.context, ...lineFields } : lineFields;
   const time = new Date().toISOString();
   if (settings.format === "json") {
     settings.write(JSON.stringify({ time, level, msg, ...fields }));

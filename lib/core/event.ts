@@ -113,6 +113,8 @@ export interface PublishTarget {
  * `pubsub_path` and `pubsub_cursor` (overwriting any the publisher sent). Key order,
  * unicode and number literals reach subscribers exactly as sent.
  *
+ * @param cursor the event's `pubsub_cursor`; a new one for `nowMs` unless given (the
+ * cluster bus derives it from the Redis stream entry).
  * @throws {PayloadError} when `body` is not exactly one JSON object.
  * @example
  * ```ts
@@ -121,8 +123,12 @@ export interface PublishTarget {
  * console.assert(ev.json.startsWith('{"n":1,"pubsub_timestamp":'));
  * ```
  */
-export function buildEvent(target: PublishTarget, body: string, nowMs = Date.now()): Event {
-  const cursor = newCursor(nowMs);
+export function buildEvent(
+  target: PublishTarget,
+  body: string,
+  nowMs = Date.now(),
+  cursor = newCursor(nowMs),
+): Event {
   const timestamp = nowMs / 1000;
   return new Event({
     cursor,
@@ -151,6 +157,21 @@ function withEnvelope(body: string, target: PublishTarget, timestamp: number, cu
     pubsub_path: target.path,
     pubsub_cursor: cursor,
   }));
+}
+
+/**
+ * Checks a published body as {@link buildEvent} does, without building the event: for a
+ * publish whose envelope is added later (by every node reading the cluster bus).
+ *
+ * @throws {PayloadError} when `body` is not exactly one JSON object.
+ * @example
+ * ```ts
+ * import { checkPayload } from "./event.ts";
+ * checkPayload('{"n":1}');
+ * ```
+ */
+export function checkPayload(body: string): void {
+  parseObject(body, false);
 }
 
 function isEmpty(value: object): boolean {

@@ -11,8 +11,11 @@ import type { Event } from "./event.ts";
 import type { Framing } from "./framing.ts";
 import type { TopicSet } from "./topics.ts";
 
-/** Why a stream ended, for the log line and the metrics. */
-export type CloseReason = "client" | "slow" | "shutdown" | "revoked";
+/**
+ * Why a stream ended, for the log line and the metrics. `behind`: a cluster node missed
+ * events trimmed from the stream, so its streams are cut for their clients to resume.
+ */
+export type CloseReason = "client" | "slow" | "shutdown" | "revoked" | "behind";
 
 let nextId = 1;
 
@@ -144,7 +147,8 @@ export abstract class Subscriber {
    * learns of one only by losing the connection, and reconnects with its cursor. The
    * ASF's async reader (asfpy) reconnects after a cut but crashes on a clean end of the
    * body. On shutdown the engine first sends what it already wrote to the connection;
-   * for any other reason (a slow subscriber, a revoked login) what is queued is dropped.
+   * for any other reason (a slow subscriber, a node that missed events, a revoked login)
+   * what is queued is dropped.
    */
   close(reason: CloseReason): void {
     if (this.#closed) return;

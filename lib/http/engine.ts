@@ -89,6 +89,12 @@ export interface ListenOptions {
    * arrive in time is the 408 of {@link Call.body}.)
    */
   readonly onTimeout: (phase: TimeoutPhase, address: string) => void;
+  /**
+   * Let other processes listen on the same port (SO_REUSEPORT; the kernel spreads the
+   * connections), as the nodes of a cluster on one host do. The `node` engine honours it;
+   * `Deno.serve` needs `--unstable-net` for it, so the `deno` engine does not ask.
+   */
+  readonly reusePort?: boolean;
 }
 
 /** Listeners that are up. */

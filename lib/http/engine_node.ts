@@ -483,7 +483,8 @@ class NodeEngine implements Engine {
   }
 
   /** Starts one listener; resolves once it is bound. */
-  async add(server: StreamServer, hostname: string, port: number, tls: boolean): Promise<void> {
+  async add(server: StreamServer, opts: ListenOptions, port: number, tls: boolean): Promise<void> {
+    const { hostname, reusePort } = opts;
     server.on("request", (req: IncomingMessage, res: StreamResponse) => {
       this.#serve(req, res).catch((err) => {
         log.error("response failed", { error: errorMessage(err) });
@@ -501,7 +502,7 @@ class NodeEngine implements Engine {
     requireNet(hostname, port);
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(port, hostname, () => {
+      server.listen({ port, host: hostname, reusePort }, () => {
         server.off("error", reject);
         resolve();
       });
@@ -572,13 +573,13 @@ export async function serveNode(handler: Handler, opts: ListenOptions): Promise<
   const engine = new NodeEngine(handler, opts);
   let port = opts.port;
   try {
-    await engine.add(createServer(engine.serverOptions), opts.hostname, port, false);
+    await engine.add(createServer(engine.serverOptions), opts, port, false);
     if (opts.tls) {
       port = opts.tls.port;
       const { cert, key } = opts.tls;
       await engine.add(
         createTlsServer({ ...engine.serverOptions, cert, key }),
-        opts.hostname,
+        opts,
         port,
         true,
       );

@@ -15,7 +15,14 @@ import type { Config, EngineName } from "../config.ts";
 import type { Call, Engine, Handler, ListenOptions, Peer, Reply } from "./engine.ts";
 import { serveDeno } from "./engine_deno.ts";
 import { serveNode } from "./engine_node.ts";
-import { buildEvent, type Event, PayloadError, type PublishTarget } from "../core/event.ts";
+import { type Bus, BusError } from "../cluster/bus.ts";
+import {
+  buildEvent,
+  checkPayload,
+  type Event,
+  PayloadError,
+  type PublishTarget,
+} from "../core/event.ts";
 import type { History } from "../history/history.ts";
 import { corsHeaders, preflightHeaders } from "./cors.ts";
 import { HttpError } from "./error.ts";
@@ -40,7 +47,7 @@ import type { LabeledCounter } from "../ops/metrics.ts";
 import { basicCredentials, type Credentials, decodeUtf8, unauthorized } from "./request.ts";
 import type { CloseReason, Subscriber } from "../core/subscriber.ts";
 import { parsePublishPath, parseSubscription, TopicError } from "../core/topics.ts";
-import { readReplay, replayFrom } from "./replay.ts";
+import { readReplay, type ReplayFrom, replayFrom } from "./replay.ts";
 import { type Transport, transportOf } from "./transport.ts";
 import { VERSION } from "../version.ts";
 import { VIEWER_HEADERS, VIEWER_HTML } from "./viewer.ts";
@@ -64,8 +71,12 @@ export interface Settings {
 
 /** An accepted event, and when it is stored. */
 export interface Published {
-  readonly event: Event;
-  /** Settles once the event is as durable as `server.backlog.sync` asks. */
+  /** The event; null when it goes through a {@link Bus}, whose readers build it. */
+  readonly event: Event | null;
+  /**
+   * Settles once the event is as durable as `server.backlog.sync` asks; with a bus, once
+   * the bus has it (rejecting with a {@link BusError} when it has not).
+   */
   readonly stored: Promise<void>;
 }
 
@@ -109,6 +120,11 @@ export class PubSubServer {
   };
 
   readonly history: History;
+  /**
+   * The cluster bus, when `cluster` is configured: publishes go to it, and it delivers
+   * every node's events to the hub and the history in one order. Null: the embedded mode.
+   */
+  bus: Bus | null = null;
 
   /**
    * @param history where accepted events are kept for replay (the app opens and closes it).
@@ -221,6 +237,7 @@ export class PubSubServer {
         tls: server.tls,
         timeouts: server.timeouts,
         onTimeout: this.#onTimeout,
+        reusePort: this.#settings.config.cluster !== null,
       });
     } catch (err) {
       this.hub.close();
@@ -355,8 +372,10 @@ export class PubSubServer {
     if (transport === "viewer") return this.#respond(VIEWER_HTML, 200, { ...VIEWER_HEADERS });
     const principal = await this.#principal(call);
     if (peer.httpVersion === "1.0") return this.#respond(null, 200);
-    this.#streamCounts.admit(client, this.hub.size, limits, this.#maxStreams(limits));
     const from = replayFrom(call);
+    const catchingUp = this.#reachCursor(from);
+    if (catchingUp) await catchingUp;
+    this.#streamCounts.admit(client, this.hub.size, limits, this.#maxStreams(limits));
     const agent = call.header("user-agent") ?? "";
     const oldschool = config.clients.oldschoolers.some((ua) => agent.includes(ua));
     const opts = {
@@ -394,22 +413,49 @@ export class PubSubServer {
   }
 
   /**
+   * With a bus, waits until this node has delivered the event of the subscriber's cursor,
+   * so the replay and the live events that follow meet without a gap or a duplicate;
+   * null when there is nothing to wait for.
+   */
+  #reachCursor(from: ReplayFrom): Promise<void> | null {
+    if (!this.bus || from === null || !("cursor" in from)) return null;
+    return this.bus.reach(from.cursor).catch((err) => {
+      throw err instanceof BusError ? busUnavailable(err) : err;
+    });
+  }
+
+  /**
    * Builds an event from a validated target and body, keeps it in the history and delivers
    * it: the one path every publish takes, from HTTP or SQS. Counts it and observes the
-   * time since `receivedAt`.
+   * time since `receivedAt`. With a bus, the body is checked and handed to the bus, which
+   * delivers it on every node, this one included.
    *
    * @param receivedAt `performance.now()` when the publish arrived.
-   * @returns the event, and a promise that settles once it is as durable as
-   * `server.backlog.sync` asks (at once unless sync is on).
+   * @returns the event (null with a bus), and a promise that settles once it is as durable
+   * as `server.backlog.sync` asks (at once unless sync is on), or once the bus has it.
    * @throws {PayloadError} when `body` is not exactly one JSON object.
    */
   publishEvent(target: PublishTarget, body: string, receivedAt = performance.now()): Published {
+    if (this.bus) return this.#publishToBus(this.bus, target, body, receivedAt);
     const event = buildEvent(target, body);
     const stored = this.history.append(event);
     this.hub.publish(event);
     this.metrics.accepted.inc();
     this.metrics.publishSeconds.observe((performance.now() - receivedAt) / 1000);
     return { event, stored };
+  }
+
+  /**
+   * Checks the body and hands it to the bus; counted once the bus has it. The bus builds
+   * the event and delivers it here as on every node.
+   */
+  #publishToBus(bus: Bus, target: PublishTarget, body: string, receivedAt: number): Published {
+    checkPayload(body);
+    const stored = bus.publish(target, body).then(() => {
+      this.metrics.accepted.inc();
+      this.metrics.publishSeconds.observe((performance.now() - receivedAt) / 1000);
+    });
+    return { event: null, stored };
   }
 
   async #publish(call: Call, client: string, received: number): Promise<Reply> {
@@ -430,6 +476,7 @@ export class PubSubServer {
     try {
       await published.stored;
     } catch (err) {
+      if (err instanceof BusError) throw busUnavailable(err);
       throw new HttpError(503, `event delivered live but not stored: ${errorMessage(err)}`);
     }
     return this.#respond(ACCEPTED, 202);
@@ -483,6 +530,10 @@ function streamHeaders(transport: Transport): Record<string, string> {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
   };
+}
+
+function busUnavailable(err: BusError): HttpError {
+  return new HttpError(503, err.message, { "Retry-After": String(err.retryAfter) });
 }
 
 function topicsOr400<T>(parse: () => T): T {

@@ -22,6 +22,8 @@ const CLOSES: Record<CloseReason, SocketClose> = {
   // 1008 (policy violation): the client broke the byte budget; it reconnects with its cursor.
   slow: { code: 1008, reason: "too slow: more than server.max_queued_bytes unsent" },
   revoked: { code: 1008, reason: "access revoked" },
+  // 1011 (unexpected condition): this node missed events; the client resumes elsewhere or here.
+  behind: { code: 1011, reason: "this node missed events; reconnect with your cursor" },
 };
 
 /**

@@ -240,9 +240,9 @@ export class QueueReader {
 
   async #publish(body: string, id: string): Promise<"published" | "rejected"> {
     try {
-      const { event, stored } = this.#deps.publish(parsePublishPath(pathOf(body)), body);
-      await stored;
-      log.debug("SQS message published", { queue: this.#config.name, id, path: event.path });
+      const target = parsePublishPath(pathOf(body));
+      await this.#deps.publish(target, body).stored;
+      log.debug("SQS message published", { queue: this.#config.name, id, path: target.path });
       return "published";
     } catch (err) {
       if (!(err instanceof PayloadError || err instanceof TopicError)) throw err;
