@@ -122,13 +122,17 @@ Deno.test("StreamHistory.restart() drops what it held; older cursors find a trun
   const [a, b, c] = [event("1796161095627-0"), event("1796161095627-1"), event("1796161095700-0")];
   history.add(a);
   history.add(b);
-  assert.deepEqual(history.after(a.cursor), { events: [b], truncated: false });
+  assert.deepEqual(history.after(a.cursor), { events: [b], truncated: false, unknown: false });
   history.restart(cursorOfEntry(previousEntryId("1796161095700-0")));
   history.add(c);
   assert.equal(history.size, 1);
-  assert.deepEqual(history.after(a.cursor), { events: [c], truncated: true });
+  assert.deepEqual(history.after(a.cursor), { events: [c], truncated: true, unknown: false });
   const lastBeforeHole = cursorOfEntry(previousEntryId("1796161095700-0"));
-  assert.deepEqual(history.after(lastBeforeHole), { events: [c], truncated: false });
+  assert.deepEqual(history.after(lastBeforeHole), {
+    events: [c],
+    truncated: false,
+    unknown: false,
+  });
 });
 
 function clusterConfig(cluster: unknown, backlog: Record<string, unknown> = {}) {

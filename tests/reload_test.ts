@@ -1,6 +1,6 @@
 /**
  * Reloading settings that only a restart can change: the port, the bind address, TLS, the
- * engine, `admin`, `sqs` and `server.backlog` keep their running values, with a warning,
+ * engine, `admin`, `sqs`, `server.backlog` and `cluster` keep their running values, with a warning,
  * while the reloadable settings in the same file take effect.
  */
 
@@ -51,7 +51,7 @@ async function http10(port: number): Promise<string> {
 
 const LISTENER = /^\S+ WARN {2}listener settings changed; they take effect after a restart$/;
 const SERVICES =
-  /^\S+ WARN {2}admin, SQS or backlog settings changed; they take effect after a restart$/;
+  /^\S+ WARN {2}admin, SQS, backlog or cluster settings changed; they take effect after a restart$/;
 
 engineTest(
   "settings that change only on restart are kept on reload, each with its warning",
@@ -75,6 +75,7 @@ engineTest(
           SERVICES,
         ],
         ["backlog", { server: { backlog: { size: 100, max_age: "1h" } } }, SERVICES],
+        ["cluster", { cluster: { redis: "redis://127.0.0.1:9/0" } }, SERVICES],
       ];
       let patch: Record<string, unknown> = {
         admin: { port: 0 },
