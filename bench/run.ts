@@ -50,12 +50,16 @@ async function planTargets(opts: BenchOptions, maxFiles: number): Promise<Planne
   if (await exists(opts.server)) {
     for (const engine of opts.engines.length ? opts.engines : [null]) {
       for (const storage of opts.storage ? [false, true] : [false]) {
-        const variant = [engine, storage ? "storage" : null].filter(Boolean).join(", ");
-        const label = variant ? `DenoPubSub (${variant})` : "DenoPubSub";
-        planned.push({
-          target: oursTarget(opts.server, label, engine ? { engine } : {}, storage),
-          column: { key: variant ? `ours:${variant}` : "ours", label, kind: "ours" },
-        });
+        for (const transport of opts.transports.length ? opts.transports : [null]) {
+          const variant = [engine, storage ? "storage" : null, transport].filter(Boolean)
+            .join(", ");
+          const label = variant ? `DenoPubSub (${variant})` : "DenoPubSub";
+          const extra: Record<string, string> = engine ? { engine } : {};
+          planned.push({
+            target: oursTarget(opts.server, label, extra, storage, transport ?? "ndjson"),
+            column: { key: variant ? `ours:${variant}` : "ours", label, kind: "ours" },
+          });
+        }
       }
     }
   } else {
@@ -80,6 +84,7 @@ function specFor(load: ScenarioLoad, target: Target, port: number, pid: number):
   return {
     ...load,
     port,
+    transport: target.transport ?? "ndjson",
     serverPid: pid,
     topicPrefix: `b${Date.now().toString(36)}t`,
     subscribePath: target.subscribePath,
