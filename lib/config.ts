@@ -8,6 +8,7 @@
 import { type LdapConfig, parseLdapConfig } from "./auth/ldap_config.ts";
 import { type Cidr, parseCidr } from "./auth/net.ts";
 import { type CorsConfig, parseCors } from "./http/cors.ts";
+import { parseWebSocket, type WebSocketConfig } from "./http/websocket.ts";
 import { errorMessage, log } from "./log.ts";
 import { ConfigError, readYaml, Section } from "./section.ts";
 import { parseSqs, type SqsQueueConfig } from "./sqs/config.ts";
@@ -61,6 +62,8 @@ export interface Config {
     readonly viewer: boolean;
     /** Origins whose pages may read the service (`server.cors`), or null: CORS off. */
     readonly cors: CorsConfig | null;
+    /** How silent WebSocket peers are found and cut (`server.websocket`). */
+    readonly websocket: WebSocketConfig;
   };
   readonly clients: {
     readonly payloaders: readonly Cidr[];
@@ -97,6 +100,7 @@ const KNOWN = {
     tls: { port: 1, cert: 1, key: 1, chain: 1 },
     viewer: 1,
     cors: { origins: 1 },
+    websocket: { ping: 1 },
   },
   clients: { payloaders: 1, oldschoolers: 1, secure_topics: 1, ldap: "*" },
   admin: { bind: 1, port: 1 },
@@ -195,6 +199,7 @@ export function parseConfig(raw: unknown, file: string): Config {
       backlog: parseBacklog(server),
       viewer: server.bool("viewer", true),
       cors: parseCors(server),
+      websocket: parseWebSocket(server),
     },
     clients: {
       payloaders: parsePayloaders(clients),
