@@ -13,7 +13,7 @@ import { publish, type PublishPlan, type PublishResult } from "./publishers.ts";
 import { cpuUsage } from "node:process";
 import { readCpuSeconds, readMachineBusySeconds, readRssKB } from "./proc.ts";
 import { SlowSubscribers } from "./slow_subscribers.ts";
-import { SubscriberSet } from "./subscribers.ts";
+import { type Subscribers, subscriberSet } from "./transport.ts";
 
 /** Subscribers connecting at once; stays well under the listen backlog. */
 const OPEN_CONCURRENCY = 200;
@@ -35,7 +35,7 @@ function bufferBytes(subscribers: number): number {
 
 async function warmUp(spec: LoadSpec): Promise<void> {
   const path = topicPath(spec.subscribePath, `${spec.topicPrefix}warm`, 0);
-  const warm = new SubscriberSet({
+  const warm = subscriberSet(spec.transport, {
     port: spec.port,
     paths: Array(WARMUP_SUBSCRIBERS).fill(path),
     headers: spec.subscribeHeaders,
@@ -59,7 +59,7 @@ async function warmUp(spec: LoadSpec): Promise<void> {
 /** Publishes with the spec's connections and bodies, counting what `subs` receive. */
 function publishTo(
   spec: LoadSpec,
-  subs: SubscriberSet,
+  subs: Subscribers,
   plan: Pick<PublishPlan, "paths" | "fanout" | "rate" | "durationMs" | "window">,
 ): Promise<PublishResult> {
   return publish({
@@ -73,7 +73,7 @@ function publishTo(
 }
 
 /** Waits for the outstanding deliveries, polling so that 20,000 streams cost no timers. */
-async function drain(subs: SubscriberSet, expected: number, drainMs: number): Promise<void> {
+async function drain(subs: Subscribers, expected: number, drainMs: number): Promise<void> {
   const end = Date.now() + drainMs;
   while (subs.stats.received < expected && Date.now() < end) await sleep(10);
 }
@@ -84,7 +84,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     { length: spec.subscribers },
     (_, i) => topicPath(spec.subscribePath, spec.topicPrefix, i % spec.topics),
   );
-  const subs = new SubscriberSet({
+  const subs = subscriberSet(spec.transport, {
     port: spec.port,
     paths,
     headers: spec.subscribeHeaders,
@@ -172,11 +172,11 @@ function perSecond(count: number, fromMs: number, toMs: number): number {
 
 function summarize(
   spec: LoadSpec,
-  opened: Awaited<ReturnType<SubscriberSet["open"]>> & { slow: number },
+  opened: Awaited<ReturnType<Subscribers["open"]>> & { slow: number },
   endedEarly: number,
   rss: { beforeKB: number; afterKB: number },
   pub: PublishResult | null,
-  subs: SubscriberSet,
+  subs: Subscribers,
   cpu: LoadResult["cpu"],
 ): LoadResult {
   const stats = subs.stats;

@@ -5,9 +5,13 @@
  * @module
  */
 
+import type { Transport } from "./transport.ts";
+
 /** One load run against one server. */
 export interface LoadSpec {
   port: number;
+  /** How the subscribers receive events. */
+  transport: Transport;
   /** The server process whose resident memory is read, or null to skip memory. */
   serverPid: number | null;
   /**

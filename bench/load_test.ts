@@ -22,6 +22,7 @@ async function withTrivialServer(fn: (port: number, pid: number) => Promise<void
 function spec(port: number, pid: number | null, changes: Partial<LoadSpec>): LoadSpec {
   return {
     port,
+    transport: "ndjson",
     serverPid: pid,
     helperPids: [],
     subscribers: 20,

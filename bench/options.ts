@@ -5,6 +5,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { type Transport, TRANSPORTS } from "./transport.ts";
 
 /** What a benchmark run does. */
 export interface BenchOptions {
@@ -18,6 +19,8 @@ export interface BenchOptions {
   server: string;
   /** Values of `server.engine` to run DenoPubSub with; empty for its default engine. */
   engines: string[];
+  /** Subscriber transports to run DenoPubSub with; empty for NDJSON alone. */
+  transports: Transport[];
   /** Also run DenoPubSub with `server.backlog.storage` set, beside each engine. */
   storage: boolean;
   /** Also run DenoPubSub as a cluster node (a Redis stream bus), beside each engine. */
@@ -45,6 +48,8 @@ export const USAGE = `Usage: deno task bench [options]
                       h publish100
   --server PATH       DenoPubSub entry module (default: main.ts of this repository)
   --engine NAME       run DenoPubSub with server.engine NAME (repeatable)
+  --transport NAME    DenoPubSub's subscribers use ndjson (default), sse or ws (repeatable,
+                      a column per transport; the other servers are always NDJSON)
   --storage           also run DenoPubSub with its history on disk (server.backlog.storage)
   --cluster           also run DenoPubSub as a cluster node: events go through a Redis stream
                       (a throwaway redis-server on the server's CPU), beside the embedded mode
@@ -78,6 +83,7 @@ export function parseOptions(args: string[]): BenchOptions {
       scenario: { type: "string", multiple: true, default: [] },
       server: { type: "string", default: DEFAULT_SERVER },
       engine: { type: "string", multiple: true, default: [] },
+      transport: { type: "string", multiple: true, default: [] },
       storage: { type: "boolean", default: false },
       cluster: { type: "boolean", default: false },
       repeat: { type: "string" },
@@ -92,6 +98,12 @@ export function parseOptions(args: string[]): BenchOptions {
   });
   for (const vs of values.vs) {
     if (vs !== "nchan") throw new Error(`--vs ${vs}: only nchan is known`);
+  }
+  const transports = values.transport.flatMap((t) => t.split(",")).filter((t) => t !== "");
+  for (const t of transports) {
+    if (!(TRANSPORTS as readonly string[]).includes(t)) {
+      throw new Error(`--transport ${t}: expected one of ${TRANSPORTS.join(", ")}`);
+    }
   }
   const repeat = values.repeat === undefined ? (values.quick ? 1 : 3) : Number(values.repeat);
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 9) {
@@ -109,6 +121,7 @@ export function parseOptions(args: string[]): BenchOptions {
     scenarios: values.scenario,
     server: values.server,
     engines: values.engine.flatMap((e) => e.split(",")).filter((e) => e !== ""),
+    transports: transports as Transport[],
     storage: values.storage,
     cluster: values.cluster,
     repeat,

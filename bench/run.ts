@@ -56,16 +56,18 @@ async function planTargets(opts: BenchOptions, maxFiles: number): Promise<Planne
   if (await exists(opts.server)) {
     for (const engine of opts.engines.length ? opts.engines : [null]) {
       for (const mode of ourModes(opts)) {
-        const variant = [engine, mode].filter(Boolean).join(", ");
-        const label = variant ? `DenoPubSub (${variant})` : "DenoPubSub";
-        const extra: Record<string, string> = engine ? { engine } : {};
-        planned.push({
-          target: oursTarget(opts.server, label, extra, {
-            storage: mode === "storage",
-            cluster: mode === "cluster",
-          }),
-          column: { key: variant ? `ours:${variant}` : "ours", label, kind: "ours" },
-        });
+        for (const transport of opts.transports.length ? opts.transports : [null]) {
+          const variant = [engine, mode, transport].filter(Boolean).join(", ");
+          const label = variant ? `DenoPubSub (${variant})` : "DenoPubSub";
+          const extra: Record<string, string> = engine ? { engine } : {};
+          planned.push({
+            target: oursTarget(opts.server, label, extra, {
+              storage: mode === "storage",
+              cluster: mode === "cluster",
+            }, transport ?? "ndjson"),
+            column: { key: variant ? `ours:${variant}` : "ours", label, kind: "ours" },
+          });
+        }
       }
     }
   } else {
@@ -98,6 +100,7 @@ function specFor(load: ScenarioLoad, target: Target, server: RunningServer): Loa
   return {
     ...load,
     port: server.port,
+    transport: target.transport ?? "ndjson",
     serverPid: server.pid,
     helperPids: server.helperPids,
     topicPrefix: `b${Date.now().toString(36)}t`,

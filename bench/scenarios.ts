@@ -11,6 +11,7 @@ import type { LoadResult, LoadSpec } from "./load_spec.ts";
 export type ScenarioLoad = Omit<
   LoadSpec,
   | "port"
+  | "transport"
   | "serverPid"
   | "helperPids"
   | "topicPrefix"

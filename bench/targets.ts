@@ -8,6 +8,7 @@
 
 import { nchanConfig } from "./nchan.ts";
 import { freePort, type Spawned, spawnPinned, waitForPort } from "./proc.ts";
+import { type Transport, transportHeaders } from "./transport.ts";
 
 /** Which server a target runs. */
 export type TargetId = "ceiling" | "ours" | "nchan";
@@ -34,6 +35,8 @@ export interface Target {
   readonly subscribeHeaders: string;
   /** Appended to each event body. */
   readonly bodySuffix: string;
+  /** How its subscribers receive events; NDJSON when not said. */
+  readonly transport?: Transport;
   /** Starts a fresh instance pinned to `cpu` (null: unpinned). */
   start(cpu: number | null): Promise<RunningServer>;
 }
@@ -100,13 +103,14 @@ export interface OurMode {
 /**
  * DenoPubSub started from `entry` (its `main.ts`) with a temp config: loopback only,
  * loopback publishers, history in memory, and any `extra` server keys (such as
- * `engine: node`); `mode` adds history storage or a Redis bus.
+ * `engine: node`); `mode` adds history storage or a Redis bus. Its subscribers use `transport`.
  */
 export function oursTarget(
   entry: string,
   label: string,
   extra: Record<string, string>,
   mode: OurMode = {},
+  transport: Transport = "ndjson",
 ): Target {
   const cwd = entry.slice(0, entry.lastIndexOf("/")) || ".";
   return {
@@ -114,8 +118,9 @@ export function oursTarget(
     label,
     subscribePath: "/{topic}",
     publishPath: "/{topic}",
-    subscribeHeaders: "",
+    subscribeHeaders: transportHeaders(transport),
     bodySuffix: "",
+    transport,
     async start(cpu) {
       const dir = await Deno.makeTempDir({ prefix: "bench-ours-" });
       const port = freePort();

@@ -12,6 +12,7 @@ import { type CorsConfig, parseCors } from "./http/cors.ts";
 import { parseProxies, type ProxyConfig } from "./auth/proxies.ts";
 import { type Limits, parseLimits } from "./http/limits.ts";
 import { parseTimeouts, type Timeouts } from "./http/timeouts.ts";
+import { parseWebSocket, type WebSocketConfig } from "./http/websocket.ts";
 import { errorMessage, log } from "./log.ts";
 import { ConfigError, readYaml, Section } from "./section.ts";
 import { parseSqs, type SqsQueueConfig } from "./sqs/config.ts";
@@ -71,6 +72,8 @@ export interface Config {
     readonly limits: Limits;
     /** `server.trusted_proxies` and `server.proxy_header`. */
     readonly proxies: ProxyConfig;
+    /** How silent WebSocket peers are found and cut (`server.websocket`). */
+    readonly websocket: WebSocketConfig;
   };
   readonly clients: {
     readonly payloaders: readonly Cidr[];
@@ -117,6 +120,7 @@ const KNOWN = {
     tls: { port: 1, cert: 1, key: 1, chain: 1 },
     viewer: 1,
     cors: { origins: 1 },
+    websocket: { ping: 1 },
   },
   clients: { payloaders: 1, oldschoolers: 1, secure_topics: 1, ldap: "*" },
   admin: { bind: 1, port: 1 },
@@ -219,6 +223,7 @@ export function parseConfig(raw: unknown, file: string): Config {
       timeouts: parseTimeouts(server),
       limits: parseLimits(server),
       proxies: parseProxies(server),
+      websocket: parseWebSocket(server),
     },
     clients: {
       payloaders: parsePayloaders(clients),

@@ -152,3 +152,17 @@ Deno.test("parseConfig() reads server.cors and refuses a malformed origin", () =
     /f\.yaml: server\.cors\.origins\[0\]: "a\.example\/" is not an origin/,
   );
 });
+
+Deno.test("parseConfig() reads server.websocket.ping, 30 s by default, and refuses 0", () => {
+  assert.equal(parseConfig({ server: {} }, "f.yaml").server.websocket.ping, 30);
+  const ping = parseConfig({ server: { websocket: { ping: "2m" } } }, "f.yaml").server.websocket;
+  assert.equal(ping.ping, 120);
+  assert.throws(
+    () => parseConfig({ server: { websocket: { ping: 0 } } }, "f.yaml"),
+    /f\.yaml: server\.websocket\.ping: must be more than 0 seconds/,
+  );
+  assert.throws(
+    () => parseConfig({ server: { websocket: { ping: "soon" } } }, "f.yaml"),
+    /f\.yaml: server\.websocket\.ping: "soon" is not a duration/,
+  );
+});

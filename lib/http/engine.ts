@@ -34,11 +34,12 @@ export interface Peer {
   openStream(opts: SubscriberOptions): OpenStream;
   /**
    * Accepts this request's WebSocket upgrade and makes the subscriber its messages go to;
-   * null when the request is not a valid upgrade. The handler answers `101` with the
+   * null when the request is not a valid upgrade. A peer silent for `pingSeconds` is
+   * pinged, and cut when it does not answer. The handler answers `101` with the
    * result as {@link Reply.stream}. Read every request header before calling this: on
    * `Deno.serve` the request's headers are gone once it is upgraded.
    */
-  openSocket(opts: SubscriberOptions): OpenStream | null;
+  openSocket(opts: SubscriberOptions, pingSeconds: number): OpenStream | null;
 }
 
 /** A request as the handler reads it; each engine wraps its own request type. */

@@ -290,8 +290,8 @@ class DenoPeer implements Peer {
     return { subscriber, body: subscriber.body };
   }
 
-  openSocket(opts: SubscriberOptions): OpenStream | null {
-    const upgraded = upgradeDeno(this.req, opts);
+  openSocket(opts: SubscriberOptions, pingSeconds: number): OpenStream | null {
+    const upgraded = upgradeDeno(this.req, opts, pingSeconds);
     this.upgrade = upgraded?.response ?? null;
     return upgraded?.stream ?? null;
   }

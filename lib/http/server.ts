@@ -391,7 +391,9 @@ export class PubSubServer {
       maxQueuedBytes: config.server.maxQueuedBytes,
       onClose: this.#onClose,
     };
-    const stream = transport === "websocket" ? peer.openSocket(opts) : peer.openStream(opts);
+    const stream = transport === "websocket"
+      ? peer.openSocket(opts, config.server.websocket.ping)
+      : peer.openStream(opts);
     if (!stream) throw new HttpError(400, "not a valid WebSocket upgrade request");
     // No await from here on: the replay is read and the subscriber registered in one
     // step, so no event falls between the history and the live stream, and none twice.

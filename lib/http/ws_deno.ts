@@ -7,7 +7,7 @@
 
 import type { OpenStream } from "./engine.ts";
 import { type CloseReason, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
-import { PING_SECONDS, socketClose } from "./websocket.ts";
+import { socketClose } from "./websocket.ts";
 
 const decoder = new TextDecoder();
 /** The frame last decoded, and its text: a fan-out decodes each event once, not per socket. */
@@ -72,7 +72,7 @@ class DenoSocketSubscriber extends Subscriber {
 }
 
 /**
- * Upgrades `req` to a WebSocket subscriber.
+ * Upgrades `req` to a WebSocket subscriber; Deno pings it after `pingSeconds` of silence.
  *
  * @returns the stream and the `101` response to return to `Deno.serve`, or null when
  * the request is not a valid WebSocket upgrade.
@@ -80,10 +80,11 @@ class DenoSocketSubscriber extends Subscriber {
 export function upgradeDeno(
   req: Request,
   opts: SubscriberOptions,
+  pingSeconds: number,
 ): { stream: OpenStream; response: Response } | null {
   let upgraded: { socket: WebSocket; response: Response };
   try {
-    upgraded = Deno.upgradeWebSocket(req, { idleTimeout: PING_SECONDS });
+    upgraded = Deno.upgradeWebSocket(req, { idleTimeout: pingSeconds });
   } catch {
     return null;
   }

@@ -2,8 +2,9 @@
  * WebSocket subscribers on the `node:http` engine, through `npm:ws`: the engine hands
  * each `upgrade` request to {@link NodeSockets.upgrade}, which runs the same handler as
  * any request; a `101` answer completes the handshake, any other answer is written to the
- * socket as a plain HTTP response. One timer pings every socket; a peer that has not
- * answered the previous ping by the next one is cut.
+ * socket as a plain HTTP response. One timer pings every socket, every
+ * `server.websocket.ping` seconds; a peer that has not answered the previous ping by the
+ * next one is cut.
  *
  * @module
  */
@@ -19,7 +20,7 @@ import { HttpError } from "./error.ts";
 import { errorMessage, log } from "../log.ts";
 import { pathOf, queryParam, targetLength } from "./request.ts";
 import { type CloseReason, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
-import { PING_SECONDS, socketClose } from "./websocket.ts";
+import { socketClose } from "./websocket.ts";
 
 /** A close handshake the peer does not finish within this is cut, freeing what it queued. */
 const CLOSE_TIMEOUT_MS = 2000;
@@ -35,7 +36,12 @@ class NodeSocketSubscriber extends Subscriber {
   /** False from a ping until its pong. */
   alive = true;
 
-  constructor(opts: SubscriberOptions, readonly socket: Duplex) {
+  constructor(
+    opts: SubscriberOptions,
+    readonly socket: Duplex,
+    /** How often the peer is pinged. */
+    readonly pingSeconds: number,
+  ) {
     super(opts);
   }
 
@@ -138,9 +144,9 @@ class UpgradePeer implements Peer {
     throw new HttpError(400, `upgrade to "${this.protocol}" is not supported`);
   }
 
-  openSocket(opts: SubscriberOptions): OpenStream | null {
+  openSocket(opts: SubscriberOptions, pingSeconds: number): OpenStream | null {
     if (this.protocol.toLowerCase() !== "websocket") return null;
-    this.subscriber = new NodeSocketSubscriber(opts, this.socket);
+    this.subscriber = new NodeSocketSubscriber(opts, this.socket, pingSeconds);
     return { subscriber: this.subscriber, body: null };
   }
 }
@@ -163,6 +169,7 @@ export class NodeSockets {
   });
   readonly #open = new Set<NodeSocketSubscriber>();
   #timer: ReturnType<typeof setInterval> | null = null;
+  #pingSeconds = 0;
 
   /** Answers one `upgrade` request with `handler`, completing the handshake on a `101`. */
   async upgrade(
@@ -189,7 +196,7 @@ export class NodeSockets {
     socket.once("close", () => sub.lost());
     this.#server.handleUpgrade(req, socket, head, (ws) => {
       this.#open.add(sub);
-      this.#timer ??= setInterval(() => this.#ping(), PING_SECONDS * 1000);
+      this.#schedule(sub.pingSeconds);
       sub.attach(ws, this);
     });
   }
@@ -197,6 +204,14 @@ export class NodeSockets {
   /** Forgets a socket that closed. */
   delete(sub: NodeSocketSubscriber): void {
     this.#open.delete(sub);
+  }
+
+  /** Starts the ping timer, or restarts it when a reload changed its interval. */
+  #schedule(seconds: number): void {
+    if (this.#timer && seconds === this.#pingSeconds) return;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#pingSeconds = seconds;
+    this.#timer = setInterval(() => this.#ping(), seconds * 1000);
   }
 
   #ping(): void {
