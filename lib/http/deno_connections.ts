@@ -108,6 +108,23 @@ class Connection implements Expiring, Holder {
     this.server.expired(this);
   }
 
+  /**
+   * Cuts the connection through its abort signal. Deno's listener on that signal cancels the
+   * connection's resource, and throws `BadResource` from inside the event dispatch (where no
+   * caller can catch it, and it would end the process) when Deno has already taken that
+   * resource: its own close when the connection ended runs a moment before `finished` settles.
+   * A connection already closing needs no cut, so that error alone is swallowed.
+   */
+  abort(): void {
+    if (this.cut.signal.aborted) return;
+    globalThis.addEventListener("error", swallowBadResource);
+    try {
+      this.cut.abort();
+    } finally {
+      globalThis.removeEventListener("error", swallowBadResource);
+    }
+  }
+
   hold(until: Promise<unknown>): void {
     this.busy++;
     until.then(this.release, this.release);
@@ -159,7 +176,7 @@ class WatchedServer implements Listening {
   expired(conn: Connection): void {
     if (conn.busy > 0) return;
     this.#opts.onTimeout(conn.phase, conn.address);
-    conn.cut.abort();
+    conn.abort();
   }
 
   async shutdown(): Promise<void> {
@@ -168,15 +185,16 @@ class WatchedServer implements Listening {
     await this.#accepting;
     if (this.#connections.size === 0) return;
     const drained = new Promise<void>((resolve) => this.#drained = resolve);
-    const cut = setTimeout(() => {
-      for (const conn of this.#connections) conn.cut.abort();
-    }, SHUTDOWN_GRACE_MS);
+    // Deno's graceful close takes the connection's resource at once, so the cut after the
+    // grace finds nothing to cancel on a connection that is still sending (a client that
+    // stopped reading): shutdown stops waiting for it, and the process exit ends it.
+    const late = setTimeout(() => this.#drained?.(), SHUTDOWN_GRACE_MS);
     for (const conn of this.#connections) {
       this.#opts.deadlines.delete(conn);
       conn.served?.shutdown().catch(noop);
     }
     await drained;
-    clearTimeout(cut);
+    clearTimeout(late);
   }
 
   async #acceptAll(): Promise<void> {
@@ -220,7 +238,11 @@ class WatchedServer implements Listening {
     this.#connections.add(conn);
     if (head > 0) this.#opts.deadlines.add(conn, head * 1000);
     const gone = () => this.#gone(conn);
-    served.finished.then(gone, gone);
+    // When the connection ends in an error (a stream cut by erroring its body), Deno's
+    // `finished` rejects before its own close, which would free the connection's resource:
+    // the graceful close does it here.
+    const failed = () => served.shutdown().catch(noop).finally(gone);
+    served.finished.then(gone, failed);
   }
 
   #gone(conn: Connection): void {
@@ -231,6 +253,10 @@ class WatchedServer implements Listening {
 }
 
 function noop(): void {}
+
+function swallowBadResource(event: ErrorEvent): void {
+  if (event.error instanceof Deno.errors.BadResource) event.preventDefault();
+}
 
 /**
  * Listens and serves every connection through `serveOn`, closing those whose head or next
