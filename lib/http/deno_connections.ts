@@ -5,12 +5,9 @@
  * 2.9.6, a connection that sends half a head, or nothing, is held for ever, and no hook sees
  * a connection before its head is complete.
  *
- * Each accepted connection goes to `serveHttpOnConnection`, the per-connection form of the
- * server behind `Deno.serve`, with an abort signal that cuts it. That function is reached
- * through `Deno[Deno.internal]`, not a public API: {@link perConnectionServing} looks it up,
- * and the engine falls back to `Deno.serve` when a Deno release lacks it. Measured here, a
- * connection served this way holds about 11 KB more than under `Deno.serve` (an idle stream
- * 68.7 KB instead of 57.4 KB).
+ * Each accepted connection goes to `Deno.serveHttp`, Deno's server for one connection, with
+ * an abort signal that closes it (`deno_http_conn.ts` says why not the per-connection form
+ * of `Deno.serve`); the engine falls back to `Deno.serve` when a Deno release lacks it.
  *
  * A timed-out connection is cut without an answer: the head is Deno's to read, so nothing
  * here can write a 408 on it.
@@ -20,33 +17,9 @@
 
 import { errorMessage, log } from "../log.ts";
 import type { Deadlines, Expiring, TimeoutPhase, Timeouts } from "./timeouts.ts";
+import type { Served, ServeOnConnection } from "./deno_http_conn.ts";
 
 type ServeInfo = Deno.ServeHandlerInfo<Deno.NetAddr>;
-
-/** Deno's per-connection server, as `Deno[Deno.internal].serveHttpOnConnection` is called. */
-export type ServeOnConnection = (
-  conn: Deno.Conn,
-  signal: AbortSignal,
-  handler: (req: Request, info: ServeInfo) => Promise<Response>,
-  onError: (err: unknown) => Response,
-  onListen: () => void,
-) => Served;
-
-/** Deno's server for one connection. */
-interface Served {
-  /** Settles when the connection is closed. */
-  readonly finished: Promise<void>;
-  /** Lets answers under way finish, then closes. */
-  shutdown(): Promise<void>;
-}
-
-/** Deno's per-connection server, or null when this Deno does not have it. */
-export function perConnectionServing(): ServeOnConnection | null {
-  const deno = Deno as unknown as Record<symbol, Record<string, unknown> | undefined>;
-  const key = (Deno as unknown as { internal?: unknown }).internal;
-  const serve = typeof key === "symbol" ? deno[key]?.serveHttpOnConnection : undefined;
-  return typeof serve === "function" ? serve as ServeOnConnection : null;
-}
 
 /** Lets a handler say that its response outlives it (a stream). */
 export interface Holder {
@@ -108,23 +81,6 @@ class Connection implements Expiring, Holder {
     this.server.expired(this);
   }
 
-  /**
-   * Cuts the connection through its abort signal. Deno's listener on that signal cancels the
-   * connection's resource, and throws `BadResource` from inside the event dispatch (where no
-   * caller can catch it, and it would end the process) when Deno has already taken that
-   * resource: its own close when the connection ended runs a moment before `finished` settles.
-   * A connection already closing needs no cut, so that error alone is swallowed.
-   */
-  abort(): void {
-    if (this.cut.signal.aborted) return;
-    globalThis.addEventListener("error", swallowBadResource);
-    try {
-      this.cut.abort();
-    } finally {
-      globalThis.removeEventListener("error", swallowBadResource);
-    }
-  }
-
   hold(until: Promise<unknown>): void {
     this.busy++;
     until.then(this.release, this.release);
@@ -176,7 +132,7 @@ class WatchedServer implements Listening {
   expired(conn: Connection): void {
     if (conn.busy > 0) return;
     this.#opts.onTimeout(conn.phase, conn.address);
-    conn.abort();
+    conn.cut.abort();
   }
 
   async shutdown(): Promise<void> {
@@ -185,16 +141,15 @@ class WatchedServer implements Listening {
     await this.#accepting;
     if (this.#connections.size === 0) return;
     const drained = new Promise<void>((resolve) => this.#drained = resolve);
-    // Deno's graceful close takes the connection's resource at once, so the cut after the
-    // grace finds nothing to cancel on a connection that is still sending (a client that
-    // stopped reading): shutdown stops waiting for it, and the process exit ends it.
-    const late = setTimeout(() => this.#drained?.(), SHUTDOWN_GRACE_MS);
+    const cut = setTimeout(() => {
+      for (const conn of this.#connections) conn.cut.abort();
+    }, SHUTDOWN_GRACE_MS);
     for (const conn of this.#connections) {
       this.#opts.deadlines.delete(conn);
       conn.served?.shutdown().catch(noop);
     }
     await drained;
-    clearTimeout(late);
+    clearTimeout(cut);
   }
 
   async #acceptAll(): Promise<void> {
@@ -228,7 +183,7 @@ class WatchedServer implements Listening {
     const { head } = this.#opts.timeouts;
     let served: Served;
     try {
-      served = this.#serveOn(socket, conn.cut.signal, conn.handle, this.#opts.onError, noop);
+      served = this.#serveOn(socket, conn.cut.signal, conn.handle, this.#opts.onError);
     } catch (err) {
       log.debug("connection not served", { peer: conn.address, error: errorMessage(err) });
       socket.close();
@@ -238,11 +193,7 @@ class WatchedServer implements Listening {
     this.#connections.add(conn);
     if (head > 0) this.#opts.deadlines.add(conn, head * 1000);
     const gone = () => this.#gone(conn);
-    // When the connection ends in an error (a stream cut by erroring its body), Deno's
-    // `finished` rejects before its own close, which would free the connection's resource:
-    // the graceful close does it here.
-    const failed = () => served.shutdown().catch(noop).finally(gone);
-    served.finished.then(gone, failed);
+    served.finished.then(gone, gone);
   }
 
   #gone(conn: Connection): void {
@@ -253,10 +204,6 @@ class WatchedServer implements Listening {
 }
 
 function noop(): void {}
-
-function swallowBadResource(event: ErrorEvent): void {
-  if (event.error instanceof Deno.errors.BadResource) event.preventDefault();
-}
 
 /**
  * Listens and serves every connection through `serveOn`, closing those whose head or next
