@@ -5,12 +5,9 @@
  * 2.9.6, a connection that sends half a head, or nothing, is held for ever, and no hook sees
  * a connection before its head is complete.
  *
- * Each accepted connection goes to `serveHttpOnConnection`, the per-connection form of the
- * server behind `Deno.serve`, with an abort signal that cuts it. That function is reached
- * through `Deno[Deno.internal]`, not a public API: {@link perConnectionServing} looks it up,
- * and the engine falls back to `Deno.serve` when a Deno release lacks it. Measured here, a
- * connection served this way holds about 11 KB more than under `Deno.serve` (an idle stream
- * 68.7 KB instead of 57.4 KB).
+ * Each accepted connection goes to `Deno.serveHttp`, Deno's server for one connection, with
+ * an abort signal that closes it (`deno_http_conn.ts` says why not the per-connection form
+ * of `Deno.serve`); the engine falls back to `Deno.serve` when a Deno release lacks it.
  *
  * A timed-out connection is cut without an answer: the head is Deno's to read, so nothing
  * here can write a 408 on it.
@@ -20,33 +17,9 @@
 
 import { errorMessage, log } from "../log.ts";
 import type { Deadlines, Expiring, TimeoutPhase, Timeouts } from "./timeouts.ts";
+import type { Served, ServeOnConnection } from "./deno_http_conn.ts";
 
 type ServeInfo = Deno.ServeHandlerInfo<Deno.NetAddr>;
-
-/** Deno's per-connection server, as `Deno[Deno.internal].serveHttpOnConnection` is called. */
-export type ServeOnConnection = (
-  conn: Deno.Conn,
-  signal: AbortSignal,
-  handler: (req: Request, info: ServeInfo) => Promise<Response>,
-  onError: (err: unknown) => Response,
-  onListen: () => void,
-) => Served;
-
-/** Deno's server for one connection. */
-interface Served {
-  /** Settles when the connection is closed. */
-  readonly finished: Promise<void>;
-  /** Lets answers under way finish, then closes. */
-  shutdown(): Promise<void>;
-}
-
-/** Deno's per-connection server, or null when this Deno does not have it. */
-export function perConnectionServing(): ServeOnConnection | null {
-  const deno = Deno as unknown as Record<symbol, Record<string, unknown> | undefined>;
-  const key = (Deno as unknown as { internal?: unknown }).internal;
-  const serve = typeof key === "symbol" ? deno[key]?.serveHttpOnConnection : undefined;
-  return typeof serve === "function" ? serve as ServeOnConnection : null;
-}
 
 /** Lets a handler say that its response outlives it (a stream). */
 export interface Holder {
@@ -210,7 +183,7 @@ class WatchedServer implements Listening {
     const { head } = this.#opts.timeouts;
     let served: Served;
     try {
-      served = this.#serveOn(socket, conn.cut.signal, conn.handle, this.#opts.onError, noop);
+      served = this.#serveOn(socket, conn.cut.signal, conn.handle, this.#opts.onError);
     } catch (err) {
       log.debug("connection not served", { peer: conn.address, error: errorMessage(err) });
       socket.close();

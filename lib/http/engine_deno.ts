@@ -18,12 +18,8 @@ import { StreamCutError, Subscriber, type SubscriberOptions } from "../core/subs
 import { Ticker } from "./ticker.ts";
 import { upgradeDeno } from "./ws_deno.ts";
 import { type BodyDeadline, bodyWithin, Deadlines, sweepPeriodMs } from "./timeouts.ts";
-import {
-  type ConnectionHandler,
-  type Listening,
-  perConnectionServing,
-  serveConnections,
-} from "./deno_connections.ts";
+import { type ConnectionHandler, type Listening, serveConnections } from "./deno_connections.ts";
+import { perConnectionServing } from "./deno_http_conn.ts";
 
 /** Deno's queue behind a body holds nothing but the line handed for the pending read. */
 const NO_QUEUE: QueuingStrategy<Uint8Array> = { highWaterMark: 0 };
@@ -336,7 +332,12 @@ export async function serveDeno(handler: Handler, opts: ListenOptions): Promise<
   const serve: ConnectionHandler = async (req, info, holder) => {
     const peer = new DenoPeer(info.remoteAddr.hostname, req, pacer);
     const reply = await handler(new RequestCall(req, bodyDeadline), peer);
-    if (reply.stream && holder) holder.hold(info.completed);
+    if (reply.stream && holder) {
+      holder.hold(info.completed);
+      // On a watched connection a peer gone between lines is told only by `completed`.
+      const { subscriber } = reply.stream;
+      if (subscriber instanceof StreamSubscriber) info.completed.catch(() => subscriber.cancel());
+    }
     return toResponse(reply, peer);
   };
   const listen = listener(serve, opts, deadlines);
