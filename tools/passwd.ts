@@ -20,6 +20,7 @@
  */
 
 import { stringify } from "yaml";
+import { promptHidden } from "../client/cli/password.ts";
 import { hashPassword } from "../lib/auth/password.ts";
 
 const encoder = new TextEncoder();
@@ -45,30 +46,6 @@ async function promptTwice(): Promise<string> {
   const second = await promptHidden("Again: ");
   if (first !== second) throw new Error("the passwords differ");
   return first;
-}
-
-/** Reads one line from the terminal with echo off; Ctrl-C gives up. */
-async function promptHidden(label: string): Promise<string> {
-  Deno.stderr.writeSync(encoder.encode(label));
-  Deno.stdin.setRaw(true);
-  const chars: string[] = [];
-  const buf = new Uint8Array(64);
-  const decoder = new TextDecoder();
-  try {
-    for (;;) {
-      const n = await Deno.stdin.read(buf);
-      if (n === null) return chars.join("");
-      for (const ch of decoder.decode(buf.subarray(0, n), { stream: true })) {
-        if (ch === "\r" || ch === "\n") return chars.join("");
-        if (ch === "\u0003") throw new Error("interrupted");
-        if (ch === "\u007f" || ch === "\b") chars.pop();
-        else chars.push(ch);
-      }
-    }
-  } finally {
-    Deno.stdin.setRaw(false);
-    Deno.stderr.writeSync(encoder.encode("\n"));
-  }
 }
 
 if (import.meta.main) {

@@ -27,8 +27,12 @@ export async function credentialsFor(user: string): Promise<Credentials> {
   return { user, password: await promptHidden(`Password for ${user}: `) };
 }
 
-/** Reads one line from the terminal with echo off; Ctrl-C gives up. */
-async function promptHidden(label: string): Promise<string> {
+/**
+ * Reads one line from the terminal with echo off; Ctrl-C gives up.
+ *
+ * @throws {Error} "interrupted" on Ctrl-C.
+ */
+export async function promptHidden(label: string): Promise<string> {
   await Deno.stderr.write(encoder.encode(label));
   Deno.stdin.setRaw(true);
   const chars: string[] = [];
