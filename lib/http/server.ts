@@ -19,7 +19,7 @@ import type { LdapAuthenticator } from "../auth/ldap.ts";
 import { errorMessage, log } from "../log.ts";
 import { ServiceMetrics } from "../ops/metrics.ts";
 import { allowed } from "../auth/net.ts";
-import { basicCredentials, type Credentials, decodeUtf8, unauthorized } from "./request.ts";
+import { basicCredentials, type Credentials, unauthorized } from "./request.ts";
 import type { CloseReason, Subscriber } from "../core/subscriber.ts";
 import { parsePublishPath, parseSubscription, TopicError } from "../core/topics.ts";
 import { VERSION } from "../version.ts";
@@ -245,7 +245,7 @@ export class PubSubServer {
 
   /** HTTP/1.0 gets PyPubSub's answer, an empty 200: a stream needs chunked encoding. */
   async #subscribe(call: Call, peer: Peer): Promise<Reply> {
-    const topicSets = topicsOr400(() => parseSubscription(call.path));
+    const topicSets = topicsOr400(parseSubscription, call.path);
     const principal = await this.#principal(call);
     if (peer.httpVersion === "1.0") return this.#respond(null, 200);
     const { config } = this.#settings;
@@ -285,11 +285,16 @@ export class PubSubServer {
    * time since `receivedAt`.
    *
    * @param receivedAt `performance.now()` when the publish arrived.
+   * @param body the body as received (UTF-8 bytes), or as text.
    * @returns the event, and a promise that settles once it is as durable as
    * `server.backlog.sync` asks (at once unless sync is on).
-   * @throws {PayloadError} when `body` is not exactly one JSON object.
+   * @throws {PayloadError} when `body` is not exactly one JSON object in valid UTF-8.
    */
-  publishEvent(target: PublishTarget, body: string, receivedAt = performance.now()): Published {
+  publishEvent(
+    target: PublishTarget,
+    body: string | Uint8Array,
+    receivedAt = performance.now(),
+  ): Published {
     const event = buildEvent(target, body);
     const stored = this.history.append(event);
     this.hub.publish(event);
@@ -300,11 +305,11 @@ export class PubSubServer {
 
   async #publish(call: Call, peer: Peer, received: number): Promise<Reply> {
     const { config } = this.#settings;
-    const target = topicsOr400(() => parsePublishPath(call.path));
+    const target = topicsOr400(parsePublishPath, call.path);
     const login = this.#principal(call);
     const principal = login === null ? null : await login;
     this.#checkPublisher(principal, peer, target.topics);
-    const body = decodeUtf8(await call.body(config.server.maxPayloadSize));
+    const body = await call.body(config.server.maxPayloadSize);
     let published: Published;
     try {
       published = this.publishEvent(target, body, received);
@@ -360,9 +365,9 @@ export class PubSubServer {
   }
 }
 
-function topicsOr400<T>(parse: () => T): T {
+function topicsOr400<T>(parse: (path: string) => T, path: string): T {
   try {
-    return parse();
+    return parse(path);
   } catch (err) {
     if (err instanceof TopicError) throw new HttpError(400, err.message);
     throw err;
