@@ -40,6 +40,8 @@ export class Hub {
   #pingCycle: Iterator<Subscriber> = [].values();
   #pingSlice = 0;
   #delivery = 0;
+  /** The publish under way; one object for all, so a publish allocates no closure. */
+  readonly #fanout = new Fanout();
   readonly metrics: HubMetrics;
 
   /**
@@ -95,23 +97,13 @@ export class Hub {
    * counted once per event: deliveries times the line length.
    */
   publish(event: Event): void {
-    const delivery = ++this.#delivery;
-    const topics = toTopicSet(event.topics);
-    const topicSet = event.private ? event.topicSet : null;
-    let sent = 0;
-    let oldschool = 0;
-    this.#trie.match(topics, (sub) => {
-      if (sub.lastDelivery === delivery) return;
-      sub.lastDelivery = delivery;
-      if (topicSet && !mayRead(sub.principal, topicSet)) return;
-      if (sub.sendEvent(event)) {
-        sent++;
-        if (sub.oldschool) oldschool++;
-      }
-    });
-    this.metrics.delivered.inc(sent);
+    const fanout = this.#fanout;
+    fanout.start(event, ++this.#delivery);
+    this.#trie.match(toTopicSet(event.topics), deliver, fanout);
+    this.metrics.delivered.inc(fanout.sent);
     // An oldschool line is the same line plus one NUL byte.
-    this.metrics.bytesSent.inc(sent * event.line.byteLength + oldschool);
+    this.metrics.bytesSent.inc(fanout.sent * event.line.byteLength + fanout.oldschool);
+    fanout.start(null, 0);
   }
 
   /** Calls `fn` for every subscriber, e.g. to re-evaluate principals after a reload. */
@@ -146,6 +138,36 @@ export class Hub {
       if (sub.send(frame)) bytes += frame.byteLength;
     }
     this.metrics.bytesSent.inc(bytes);
+  }
+}
+
+/** What one publish has to know and count while the trie hands it subscribers. */
+class Fanout {
+  event: Event | null = null;
+  delivery = 0;
+  /** The event's topics, when it is private and each subscriber's ACL must cover them. */
+  topicSet: ReadonlySet<string> | null = null;
+  sent = 0;
+  oldschool = 0;
+
+  /** Begins a publish (or, with null, lets go of the last event). */
+  start(event: Event | null, delivery: number): void {
+    this.event = event;
+    this.delivery = delivery;
+    this.topicSet = event?.private ? event.topicSet : null;
+    this.sent = 0;
+    this.oldschool = 0;
+  }
+}
+
+/** Sends the publish under way to `sub`, once per event whatever sets of its matched. */
+function deliver(sub: Subscriber, fanout: Fanout): void {
+  if (sub.lastDelivery === fanout.delivery) return;
+  sub.lastDelivery = fanout.delivery;
+  if (fanout.topicSet && !mayRead(sub.principal, fanout.topicSet)) return;
+  if (sub.sendEvent(fanout.event!)) {
+    fanout.sent++;
+    if (sub.oldschool) fanout.oldschool++;
   }
 }
 

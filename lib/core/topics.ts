@@ -181,20 +181,23 @@ export class TopicTrie<T> {
    * several matching sets is visited once per set; callers de-duplicate.
    *
    * @param topics the event's topics as a {@link TopicSet} (sorted, unique).
+   * @param context handed to every `visit`, so a caller can pass one function made once
+   * rather than a closure per call.
    */
-  match(topics: TopicSet, visit: (value: T) => void): void {
-    this.#walk(this.#root, topics, 0, null, visit);
+  match<C>(topics: TopicSet, visit: (value: T, context: C) => void, context?: C): void {
+    this.#walk(this.#root, topics, 0, null, visit, context as C);
   }
 
   /** `position` maps each event topic to its index; made on first need, once per match. */
-  #walk(
+  #walk<C>(
     node: TrieNode<T>,
     topics: TopicSet,
     from: number,
     position: Map<string, number> | null,
-    visit: (value: T) => void,
+    visit: (value: T, context: C) => void,
+    context: C,
   ): void {
-    if (node.values) { for (const value of node.values) visit(value); }
+    if (node.values) { for (const value of node.values) visit(value, context); }
     const children = node.children;
     if (!children) return;
     if (children.size < topics.length - from) {
@@ -202,13 +205,15 @@ export class TopicTrie<T> {
       position ??= new Map(topics.map((topic, i) => [topic, i]));
       for (const [topic, child] of children) {
         const at = position.get(topic);
-        if (at !== undefined && at >= from) this.#walk(child, topics, at + 1, position, visit);
+        if (at !== undefined && at >= from) {
+          this.#walk(child, topics, at + 1, position, visit, context);
+        }
       }
       return;
     }
     for (let i = from; i < topics.length; i++) {
       const child = children.get(topics[i]!);
-      if (child) this.#walk(child, topics, i + 1, position, visit);
+      if (child) this.#walk(child, topics, i + 1, position, visit, context);
     }
   }
 }

@@ -40,6 +40,9 @@ class Unreadable implements EventStub {
 
 const MAX_MS = 2 ** 48 - 1;
 
+/** What every append answers: memory is as durable as it gets at once. Shared, not made per event. */
+const STORED: Promise<void> = Promise.resolve();
+
 /**
  * A string that sorts before every cursor of millisecond `ms` and after every cursor of an
  * earlier millisecond: the cursor's time prefix.
@@ -107,7 +110,7 @@ export class MemoryHistory<Stub extends EventStub = never> implements History {
   /** Adds an event; see {@link History.append}. */
   append(event: Event): Promise<void> {
     this.add(event);
-    return Promise.resolve();
+    return STORED;
   }
 
   /**

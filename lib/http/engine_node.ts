@@ -411,10 +411,14 @@ class MessageCall implements Call {
   }
 }
 
+/** The type of a text answer that names none, as `Deno.serve` sends it. */
+const TEXT_TYPE = "text/plain;charset=UTF-8";
+
 /** Writes a plain answer, with a Content-Length. */
 function send(res: ServerResponse, reply: Reply): void {
   const text = reply.text ?? "";
   const headers: Record<string, string> = { ...reply.headers };
+  if (reply.text !== null) headers["Content-Type"] ??= TEXT_TYPE;
   if (reply.status !== 204 && reply.status !== 304) {
     headers["Content-Length"] = String(Buffer.byteLength(text));
   }

@@ -221,10 +221,9 @@ export class PubSubServer {
     };
   }
 
+  /** A plain answer; the engine sends `text` as `text/plain` (see {@link Reply.text}). */
   #respond(text: string | null, status: number, extra?: Record<string, string>): Reply {
-    const headers = this.#headers(extra);
-    if (text !== null) headers["Content-Type"] = "text/plain; charset=utf-8";
-    return { status, headers, text, stream: null };
+    return { status, headers: this.#headers(extra), text, stream: null };
   }
 
   /**
@@ -348,10 +347,9 @@ export class PubSubServer {
    * address, as in PyPubSub); any other path needs an address in `clients.payloaders`.
    */
   #checkPublisher(principal: Principal | null, peer: Peer, topics: readonly string[]): void {
-    const { config } = this.#settings;
-    const secure = config.clients.secureTopics;
-    const needed = secure.size === 0 ? [] : topics.filter((topic) => secure.has(topic));
-    if (needed.length > 0) {
+    const secure = this.#settings.config.clients.secureTopics;
+    const needed = secure.size === 0 ? null : topics.filter((topic) => secure.has(topic));
+    if (needed !== null && needed.length > 0) {
       if (!principal) throw unauthorized(`publishing to ${needed.join(", ")} needs a login`);
       const missing = needed.filter((topic) => !principal.topics.has(topic));
       if (missing.length > 0) {
