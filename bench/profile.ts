@@ -20,6 +20,7 @@
 import { parseArgs } from "node:util";
 import { errorMessage, log } from "../lib/log.ts";
 import { busyUs, type CpuProfile, Inspector, type ProfileLine, summarize } from "./cpu_profile.ts";
+import { WARMUP_PUBLISH_MS } from "./load.ts";
 import type { LoadResult } from "./load_spec.ts";
 import { freePort, readCpuSeconds } from "./proc.ts";
 import { runGenerator, specFor } from "./run.ts";
@@ -36,8 +37,8 @@ const USAGE = `Usage: deno task bench:profile [options]
   --save FILE      also write the raw profile (open it in Chrome DevTools)
 `;
 
-/** The generator's warm-up: 20 streams, 1.5 s of publishing, then its settle pauses. */
-const WARMUP_MS = 2800;
+/** The generator's warm-up: 20 streams and their publishing, then its settle pauses. */
+const WARMUP_MS = WARMUP_PUBLISH_MS + 1300;
 const encoder = new TextEncoder();
 
 function print(text: string): void {
