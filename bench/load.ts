@@ -22,8 +22,9 @@ const WARMUP_SUBSCRIBERS = 20;
 /**
  * Publishing to the warm-up subscribers before anything is counted, so servers that
  * compile their hot paths at run time (V8's JIT) are measured warm, as they run in service.
+ * V8 kept compiling DenoPubSub's publish path for about 8 s of load (see bench/README.md).
  */
-const WARMUP_PUBLISH_MS = 1500;
+export const WARMUP_PUBLISH_MS = 5000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,10 +1,12 @@
 /**
- * Micro-benchmarks of the hot functions: topic matching (trie against a linear scan) and
- * event encoding. Run with `deno task bench:micro`.
+ * Micro-benchmarks of the hot functions: topic matching (trie against a linear scan), event
+ * building from a body's bytes (against the decode-parse-encode way it replaced), and the
+ * JSON object check (against `JSON.parse`). Run with `deno task bench:micro`.
  */
 
-import { buildEvent } from "../lib/core/event.ts";
-import { TopicTrie, toTopicSet } from "../lib/core/topics.ts";
+import { buildEvent, newCursor } from "../lib/core/event.ts";
+import { scanObject } from "../lib/core/json_scan.ts";
+import { parsePublishPath, TopicTrie, toTopicSet } from "../lib/core/topics.ts";
 
 const SUBSCRIBERS = 10_000;
 const words = Array.from({ length: 2_000 }, (_, i) => `topic${i}`);
@@ -29,23 +31,71 @@ Deno.bench("match 10k subscriptions: linear subset scan", { group: "match" }, ()
   for (const set of sets) if (set.every((t) => eventSet.has(t))) hits++;
 });
 
-const target = { path: "/git/repo/commit", topics: ["git", "repo", "commit"], private: false };
-const small = JSON.stringify({ repo: "x", sha: "abc123", n: 1 });
-const kilobyte = JSON.stringify({ repo: "x", log: "y".repeat(1000), n: 12345678901234567890 });
-const multiline = JSON.stringify({ repo: "x", log: "y".repeat(1000) }, null, 2);
+const target = parsePublishPath("/git/repo/commit");
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const small = encoder.encode(JSON.stringify({ repo: "x", sha: "abc123", n: 1 }));
+const kilobyte = encoder.encode(
+  JSON.stringify({ repo: "x", log: "y".repeat(1000), n: 12345678901234567890 }),
+);
+const multiline = encoder.encode(JSON.stringify({ repo: "x", log: "y".repeat(1000) }, null, 2));
+const enveloped = encoder.encode(JSON.stringify({ repo: "x", pubsub_path: "/forged" }));
 
-Deno.bench("encode 64 B event (kept text)", { group: "encode", baseline: true }, () => {
+Deno.bench("build a 64 B event from its bytes (scan + splice)", {
+  group: "encode",
+  baseline: true,
+}, () => {
   buildEvent(target, small);
 });
 
-Deno.bench("encode 1 KB event (kept text)", { group: "encode" }, () => {
+Deno.bench("build a 1 KB event from its bytes", { group: "encode" }, () => {
   buildEvent(target, kilobyte);
 });
 
-Deno.bench("encode 1 KB pretty-printed event (re-serialised)", { group: "encode" }, () => {
+Deno.bench("build a 1 KB pretty-printed event (line breaks dropped)", { group: "encode" }, () => {
   buildEvent(target, multiline);
 });
 
-Deno.bench("encode 64 B event the naive way (parse + stringify)", { group: "encode" }, () => {
-  new TextEncoder().encode(JSON.stringify({ ...JSON.parse(small), pubsub_topics: [] }) + "\n");
+Deno.bench("build a 64 B event with a pubsub_ key (parse + re-serialise)", {
+  group: "encode",
+}, () => {
+  buildEvent(target, enveloped);
+});
+
+/** Publishing before issue 15: decode, parse to validate, splice the text, encode it. */
+function decodeParseSplice(body: Uint8Array): Uint8Array {
+  const text = decoder.decode(body);
+  JSON.parse(text);
+  const envelope = `"pubsub_timestamp":${Date.now() / 1000},"pubsub_topics":${
+    JSON.stringify(target.topics)
+  },"pubsub_path":${JSON.stringify(target.path)},"pubsub_cursor":"${newCursor()}"}`;
+  return encoder.encode(text.trim().slice(0, -1) + "," + envelope + "\n");
+}
+
+Deno.bench("64 B the way before: decode, JSON.parse, splice the text, encode", {
+  group: "encode",
+}, () => {
+  decodeParseSplice(small);
+});
+
+Deno.bench("1 KB the way before: decode, JSON.parse, splice the text, encode", {
+  group: "encode",
+}, () => {
+  decodeParseSplice(kilobyte);
+});
+
+Deno.bench("check 64 B: scanObject", { group: "check 64 B", baseline: true }, () => {
+  scanObject(small);
+});
+
+Deno.bench("check 64 B: decode + JSON.parse", { group: "check 64 B" }, () => {
+  JSON.parse(decoder.decode(small));
+});
+
+Deno.bench("check 1 KB: scanObject", { group: "check 1 KB", baseline: true }, () => {
+  scanObject(kilobyte);
+});
+
+Deno.bench("check 1 KB: decode + JSON.parse", { group: "check 1 KB" }, () => {
+  JSON.parse(decoder.decode(kilobyte));
 });

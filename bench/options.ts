@@ -17,6 +17,8 @@ export interface BenchOptions {
   scenarios: string[];
   /** DenoPubSub's entry module. */
   server: string;
+  /** Another checkout's entry module, run beside it (e.g. before a change), or null. */
+  baseline: string | null;
   /** Values of `server.engine` to run DenoPubSub with; empty for its default engine. */
   engines: string[];
   /** Subscriber transports to run DenoPubSub with; empty for NDJSON alone. */
@@ -25,6 +27,11 @@ export interface BenchOptions {
   storage: boolean;
   /** Also run DenoPubSub as a cluster node (a Redis stream bus), beside each engine. */
   cluster: boolean;
+  /**
+   * V8 flag sets to run DenoPubSub with, each beside the others (`none` for V8's defaults);
+   * empty for the `start` task's flags.
+   */
+  v8: string[];
   /** Runs per target per scenario; the table shows medians. */
   repeat: number;
   /** Extra attempts for a run disturbed by other processes. */
@@ -33,6 +40,8 @@ export interface BenchOptions {
   slow: boolean;
   /** Measure the generator against the trivial server too. */
   ceiling: boolean;
+  /** Measure each engine's runtime alone (`Deno.serve`, `node:http`) in the publish scenario. */
+  runtime: boolean;
   /** Where to write every raw result as JSON, or null. */
   json: string | null;
   help: boolean;
@@ -47,16 +56,22 @@ export const USAGE = `Usage: deno task bench [options]
                       a fanout, b latency100, c latency10, d idle, e memory, f topics, g publish,
                       h publish100
   --server PATH       DenoPubSub entry module (default: main.ts of this repository)
+  --baseline PATH     also run another checkout's main.ts (e.g. before a change) beside it
   --engine NAME       run DenoPubSub with server.engine NAME (repeatable)
   --transport NAME    DenoPubSub's subscribers use ndjson (default), sse or ws (repeatable,
                       a column per transport; the other servers are always NDJSON)
   --storage           also run DenoPubSub with its history on disk (server.backlog.storage)
   --cluster           also run DenoPubSub as a cluster node: events go through a Redis stream
                       (a throwaway redis-server on the server's CPU), beside the embedded mode
+  --v8 FLAGS          run DenoPubSub with these V8 flags instead of the start task's, e.g.
+                      --v8=--max-semi-space-size=16; none for V8's defaults (repeatable:
+                      one column each)
   --repeat N          runs per target and scenario; medians are shown (default 3, quick 1)
   --retry-busy N      run again, up to N times, when other processes took over half a core
                       during a run; the least disturbed run counts (default 2, quick 0)
   --no-ceiling        skip the generator-ceiling runs against the trivial server
+  --no-runtime        skip the runtime references in (g): Deno.serve (or node:http, for
+                      --engine node) reading each body and answering 202, nothing else
   --no-slow           leave out the stalled subscriber (one that never reads) in (a)-(d), (f)
   --json FILE         write every raw result to FILE
   --help              show this help
@@ -82,13 +97,16 @@ export function parseOptions(args: string[]): BenchOptions {
       quick: { type: "boolean", default: false },
       scenario: { type: "string", multiple: true, default: [] },
       server: { type: "string", default: DEFAULT_SERVER },
+      baseline: { type: "string" },
       engine: { type: "string", multiple: true, default: [] },
       transport: { type: "string", multiple: true, default: [] },
       storage: { type: "boolean", default: false },
       cluster: { type: "boolean", default: false },
+      v8: { type: "string", multiple: true, default: [] },
       repeat: { type: "string" },
       "retry-busy": { type: "string" },
       "no-ceiling": { type: "boolean", default: false },
+      "no-runtime": { type: "boolean", default: false },
       "no-slow": { type: "boolean", default: false },
       json: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
@@ -120,13 +138,16 @@ export function parseOptions(args: string[]): BenchOptions {
     quick: values.quick,
     scenarios: values.scenario,
     server: values.server,
+    baseline: values.baseline ?? null,
     engines: values.engine.flatMap((e) => e.split(",")).filter((e) => e !== ""),
     transports: transports as Transport[],
     storage: values.storage,
     cluster: values.cluster,
+    v8: values.v8,
     repeat,
     retryBusy,
     ceiling: !values["no-ceiling"],
+    runtime: !values["no-runtime"],
     slow: !values["no-slow"],
     json: values.json ?? null,
     help: values.help,

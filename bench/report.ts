@@ -13,7 +13,9 @@ export interface Column {
   /** Unique key of the target, e.g. `ours` or `ours:node`. */
   readonly key: string;
   readonly label: string;
-  readonly kind: "ceiling" | "ours" | "nchan";
+  readonly kind: "ceiling" | "runtime" | "ours" | "nchan";
+  /** The HTTP engine of an `ours` column, or the runtime a `runtime` column measures. */
+  readonly engine?: string;
 }
 
 /** Every run of every scenario against every column, in the order they ran. */
@@ -92,9 +94,19 @@ function verdict(met: boolean | null): string {
   return met === null ? "—" : met ? "met" : "**not met**";
 }
 
+function ratioCell(ours: number, theirs: number): string {
+  const ratio = ours / theirs;
+  return Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : "—";
+}
+
+/** A finite figure, or null. */
+function known(value: number): number | null {
+  return Number.isFinite(value) ? value : null;
+}
+
 /**
  * The main table: one row per figure, one column per server, then for each of our
- * columns its ratio to nchan and the target.
+ * columns its ratio to nchan, its ratio to its engine's runtime alone, and the target.
  */
 export function summaryTable(
   results: Results,
@@ -103,9 +115,13 @@ export function summaryTable(
 ): string {
   const nchan = columns.find((c) => c.kind === "nchan") ?? null;
   const ours = columns.filter((c) => c.kind === "ours");
+  const runtimeOf = (c: Column) =>
+    columns.find((r) => r.kind === "runtime" && r.engine === c.engine) ?? null;
   const header = ["scenario", "figure", ...columns.map((c) => c.label)];
   for (const c of ours) {
     if (nchan) header.push(`${c.label} ÷ nchan`);
+    const runtime = runtimeOf(c);
+    if (runtime) header.push(`${c.label} ÷ ${runtime.label}`);
     header.push(ours.length > 1 ? `target (${c.label})` : "target");
   }
   const lines = [row(header), row(header.map(() => "---"))];
@@ -120,15 +136,14 @@ export function summaryTable(
       const theirs = nchan ? cell(results, scenario, metric, nchan) : NaN;
       for (const c of ours) {
         const value = cell(results, scenario, metric, c);
-        if (nchan) {
-          const ratio = value / theirs;
-          cells.push(Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : "—");
-        }
+        if (nchan) cells.push(ratioCell(value, theirs));
+        const runtime = runtimeOf(c);
+        const alone = runtime ? cell(results, scenario, metric, runtime) : NaN;
+        if (runtime) cells.push(ratioCell(value, alone));
         if (!metric.goal) cells.push("");
         else {
-          const met = Number.isFinite(value)
-            ? metric.goal.check(value, Number.isFinite(theirs) ? theirs : null)
-            : null;
+          const refs = { nchan: known(theirs), runtime: known(alone) };
+          const met = Number.isFinite(value) ? metric.goal.check(value, refs) : null;
           cells.push(`${metric.goal.text}: ${verdict(met)}`);
         }
       }

@@ -19,6 +19,8 @@ import {
   nchanTarget,
   oursTarget,
   type RunningServer,
+  RUNTIME_LABELS,
+  runtimeTarget,
   type Target,
 } from "./targets.ts";
 
@@ -53,25 +55,52 @@ async function planTargets(opts: BenchOptions, maxFiles: number): Promise<Planne
       column: { key: "ceiling", label: "generator ceiling", kind: "ceiling" },
     });
   }
-  if (await exists(opts.server)) {
+  if (opts.runtime) {
+    for (const engine of new Set(opts.engines.length ? opts.engines : ["deno"])) {
+      if (!(engine in RUNTIME_LABELS)) continue;
+      const target = runtimeTarget(engine);
+      planned.push({
+        target,
+        column: { key: `runtime:${engine}`, label: target.label, kind: "runtime", engine },
+      });
+    }
+  }
+  const servers = [{ entry: opts.server, name: null as string | null }];
+  if (opts.baseline) servers.push({ entry: opts.baseline, name: "baseline" });
+  for (const { entry, name } of servers) {
+    if (!(await exists(entry))) {
+      log.warn("DenoPubSub not found; its column is skipped", { server: entry });
+      continue;
+    }
     for (const engine of opts.engines.length ? opts.engines : [null]) {
       for (const mode of ourModes(opts)) {
         for (const transport of opts.transports.length ? opts.transports : [null]) {
-          const variant = [engine, mode, transport].filter(Boolean).join(", ");
-          const label = variant ? `DenoPubSub (${variant})` : "DenoPubSub";
-          const extra: Record<string, string> = engine ? { engine } : {};
-          planned.push({
-            target: oursTarget(opts.server, label, extra, {
+          for (const v8 of opts.v8.length ? opts.v8 : [null]) {
+            const variant = [name, engine, mode, transport, v8 === null ? null : `v8 ${v8}`]
+              .filter(Boolean).join(", ");
+            const label = variant ? `DenoPubSub (${variant})` : "DenoPubSub";
+            const server: Record<string, string> = engine ? { engine } : {};
+            const v8Flags = v8 === null ? undefined : v8 === "none" ? "" : `--v8-flags=${v8}`;
+            const target = oursTarget(entry, label, {
+              server,
               storage: mode === "storage",
               cluster: mode === "cluster",
-            }, transport ?? "ndjson"),
-            column: { key: variant ? `ours:${variant}` : "ours", label, kind: "ours" },
-          });
+              transport: transport ?? "ndjson",
+              v8Flags,
+            });
+            planned.push({
+              target,
+              column: {
+                key: variant ? `ours:${variant}` : "ours",
+                label,
+                kind: "ours",
+                engine: engine ?? "deno",
+              },
+            });
+          }
         }
       }
     }
-  } else {
-    log.warn("DenoPubSub not found; its column is skipped", { server: opts.server });
   }
   if (opts.nchan) {
     if (await exists(NCHAN_MODULE)) {
@@ -96,7 +125,12 @@ function ourModes(opts: BenchOptions): (null | "storage" | "cluster")[] {
   return modes;
 }
 
-function specFor(load: ScenarioLoad, target: Target, server: RunningServer): LoadSpec {
+/** The generator's instructions for one run of `load` against a started `target`. */
+export function specFor(
+  load: ScenarioLoad,
+  target: Target,
+  server: RunningServer,
+): LoadSpec {
   return {
     ...load,
     port: server.port,
@@ -112,7 +146,7 @@ function specFor(load: ScenarioLoad, target: Target, server: RunningServer): Loa
 }
 
 /** Runs the generator in its own pinned process; a run that overstays is stopped. */
-async function runGenerator(spec: LoadSpec, cpu: number | null): Promise<LoadResult> {
+export async function runGenerator(spec: LoadSpec, cpu: number | null): Promise<LoadResult> {
   const budgetMs = spec.openTimeoutMs + 2 * spec.settleMs + spec.durationMs + spec.drainMs +
     60_000;
   const cmd = [Deno.execPath(), "run", "--allow-net=127.0.0.1", "--allow-run=cat", LOAD_SCRIPT];
@@ -208,6 +242,7 @@ async function main(args: string[]): Promise<number> {
     }
     for (let rep = 1; rep <= opts.repeat; rep++) {
       for (const { target, column } of planned) {
+        if (target.publishOnly && load.subscribers > 0) continue;
         const at = { scenario: scenario.id, server: column.label, run: rep };
         try {
           const result = await runQuietest(load, target, cpus, opts.retryBusy, at);
@@ -225,6 +260,10 @@ async function main(args: string[]): Promise<number> {
   const commit = await gitCommit(opts.server);
   print(`\nMachine: ${machine}; load average at the end ${loadAverage().toFixed(2)}`);
   if (commit) print(`DenoPubSub: ${opts.server} at commit ${commit}`);
+  if (opts.baseline) {
+    const at = await gitCommit(opts.baseline);
+    print(`Baseline: ${opts.baseline}${at ? ` at commit ${at}` : ""}`);
+  }
   print(
     `Server on CPU ${cpus.server ?? "any"}, load generator on CPU ${cpus.load ?? "any"}; ` +
       `medians of ${opts.repeat} run${opts.repeat > 1 ? "s" : ""}${opts.quick ? " (quick)" : ""}.`,

@@ -21,12 +21,19 @@ export type ScenarioLoad = Omit<
   | "bodySuffix"
 >;
 
-/** A target a figure of ours is held to, possibly relative to nchan's. */
+/** The same figure of the servers a target may be relative to; null when not measured. */
+export interface References {
+  readonly nchan: number | null;
+  /** The runtime of our engine alone (`Deno.serve` or `node:http` answering 202). */
+  readonly runtime: number | null;
+}
+
+/** A target a figure of ours is held to, possibly relative to nchan's or the runtime's. */
 export interface Goal {
   /** How the target reads in the table, e.g. `≥ 2× nchan`. */
   readonly text: string;
   /** True when met, false when not, null when the figures needed are missing. */
-  check(ours: number, nchan: number | null): boolean | null;
+  check(ours: number, refs: References): boolean | null;
 }
 
 /** One figure a scenario reports. */
@@ -68,8 +75,18 @@ export const IDLE_SUBSCRIBERS = 19_900;
 
 const atLeastTimesNchan = (factor: number): Goal => ({
   text: factor === 1 ? "≥ nchan" : `≥ ${factor}× nchan`,
-  check: (ours, nchan) => nchan === null ? null : ours >= factor * nchan,
+  check: (ours, { nchan }) => nchan === null ? null : ours >= factor * nchan,
 });
+
+const atLeastTimesRuntime = (factor: number): Goal => ({
+  text: `≥ ${factor}× runtime alone`,
+  check: (ours, { runtime }) => runtime === null ? null : ours >= factor * runtime,
+});
+
+const atMostNchan: Goal = {
+  text: "≤ nchan",
+  check: (ours, { nchan }) => nchan === null ? null : ours <= nchan,
+};
 
 const atMost = (limit: number, unit: string): Goal => ({
   text: `≤ ${limit} ${unit}`,
@@ -145,7 +162,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: "latency10",
     title: "fixed 10 events/s",
     load: (quick) => ({ ...BASE, publishers: 4, rate: 10, durationMs: quick ? 3000 : 6000 }),
-    metrics: [p50, p99(), lost],
+    metrics: [p50, p99(atMostNchan), lost],
   },
   {
     id: "d",
@@ -199,7 +216,7 @@ export const SCENARIOS: readonly Scenario[] = [
       durationMs: quick ? 2000 : 5000,
       windowEvents: 4096,
     }),
-    metrics: [deliveriesPerSecond(atLeastTimesNchan(1)), lost],
+    metrics: [deliveriesPerSecond(atLeastTimesNchan(0.5)), lost],
   },
   {
     id: "g",
@@ -218,7 +235,7 @@ export const SCENARIOS: readonly Scenario[] = [
       unit: "/s",
       pick: (r) => r.publish.perSecond,
       higherIsBetter: true,
-      goal: atLeastTimesNchan(0.9),
+      goal: atLeastTimesRuntime(0.8),
     }],
   },
   {

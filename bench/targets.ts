@@ -11,7 +11,7 @@ import { freePort, type Spawned, spawnPinned, waitForPort } from "./proc.ts";
 import { type Transport, transportHeaders } from "./transport.ts";
 
 /** Which server a target runs. */
-export type TargetId = "ceiling" | "ours" | "nchan";
+export type TargetId = "ceiling" | "runtime" | "ours" | "nchan";
 
 /** A started server. */
 export interface RunningServer {
@@ -37,6 +37,8 @@ export interface Target {
   readonly bodySuffix: string;
   /** How its subscribers receive events; NDJSON when not said. */
   readonly transport?: Transport;
+  /** Serves publishes only: scenarios with subscribers are not run against it. */
+  readonly publishOnly?: boolean;
   /** Starts a fresh instance pinned to `cpu` (null: unpinned). */
   start(cpu: number | null): Promise<RunningServer>;
 }
@@ -88,9 +90,40 @@ export function ceilingTarget(): Target {
   };
 }
 
-/** Where DenoPubSub keeps and carries events: in memory by default. */
-export interface OurMode {
-  /** The history in a log file in the temp folder (`server.backlog.storage`). */
+/** The HTTP runtimes DenoPubSub's engines run on, as {@link runtimeTarget} names them. */
+export const RUNTIME_LABELS: Readonly<Record<string, string>> = {
+  deno: "Deno.serve alone",
+  node: "node:http alone",
+};
+
+/**
+ * `bench/runtime_reference.ts`: the runtime behind DenoPubSub's engine `engine` (`deno` or
+ * `node`), reading each body and answering 202, nothing else. Publishing only.
+ */
+export function runtimeTarget(engine: string): Target {
+  const script = new URL("./runtime_reference.ts", import.meta.url).pathname;
+  return {
+    id: "runtime",
+    label: RUNTIME_LABELS[engine] ?? engine,
+    subscribePath: "/{topic}",
+    publishPath: "/{topic}",
+    subscribeHeaders: "",
+    bodySuffix: "",
+    publishOnly: true,
+    async start(cpu) {
+      const dir = await Deno.makeTempDir({ prefix: "bench-runtime-" });
+      const port = freePort();
+      const cmd = [Deno.execPath(), "run", "--allow-net=127.0.0.1", script, engine, String(port)];
+      return await startProcess({ cmd, port, cpu, dir });
+    },
+  };
+}
+
+/** How {@link oursTarget} runs DenoPubSub. */
+export interface OursOptions {
+  /** Extra `server` keys of the config, such as `engine: node`. */
+  readonly server?: Readonly<Record<string, string>>;
+  /** Keep the history in a log file in the temp folder (`server.backlog.storage`). */
   readonly storage?: boolean;
   /**
    * A cluster node: a throwaway `redis-server`, pinned to the server's CPU, carries the
@@ -98,20 +131,21 @@ export interface OurMode {
    * time as the server's.
    */
   readonly cluster?: boolean;
+  /** How its subscribers receive events; NDJSON when not said. */
+  readonly transport?: Transport;
+  /** The `--v8-flags=…` argument; by default the one of the `start` task. */
+  readonly v8Flags?: string;
+  /** More `deno run` flags (e.g. `--inspect=…` for a profile). */
+  readonly denoFlags?: readonly string[];
 }
 
 /**
  * DenoPubSub started from `entry` (its `main.ts`) with a temp config: loopback only,
- * loopback publishers, history in memory, and any `extra` server keys (such as
- * `engine: node`); `mode` adds history storage or a Redis bus. Its subscribers use `transport`.
+ * loopback publishers, history in memory (10,000 events), and what `opts` adds: history
+ * storage, a Redis bus, a transport for its subscribers, V8 and Deno flags.
  */
-export function oursTarget(
-  entry: string,
-  label: string,
-  extra: Record<string, string>,
-  mode: OurMode = {},
-  transport: Transport = "ndjson",
-): Target {
+export function oursTarget(entry: string, label: string, opts: OursOptions = {}): Target {
+  const transport = opts.transport ?? "ndjson";
   const cwd = entry.slice(0, entry.lastIndexOf("/")) || ".";
   return {
     id: "ours",
@@ -124,9 +158,10 @@ export function oursTarget(
     async start(cpu) {
       const dir = await Deno.makeTempDir({ prefix: "bench-ours-" });
       const port = freePort();
-      const extraLines = Object.entries(extra).map(([k, v]) => `  ${k}: ${v}\n`).join("");
-      const storageLine = mode.storage ? `    storage: ${dir}/history.log\n` : "";
-      const redis = mode.cluster ? await startRedis(dir, cpu) : null;
+      const extraLines = Object.entries(opts.server ?? {}).map(([k, v]) => `  ${k}: ${v}\n`)
+        .join("");
+      const storageLine = opts.storage ? `    storage: ${dir}/history.log\n` : "";
+      const redis = opts.cluster ? await startRedis(dir, cpu) : null;
       const clusterLines = redis ? `cluster:\n  redis: redis://127.0.0.1:${redis.port}/0\n` : "";
       // No stream cap: (d) opens streams up to the open-file limit on purpose.
       await Deno.writeTextFile(
@@ -138,8 +173,9 @@ export function oursTarget(
       await Deno.writeTextFile(`${dir}/pubsub_acl.yaml`, "{}\n");
       // The server gets every permission: which ones it needs is its own business, and
       // the benchmark must not break when that changes. V8 flags are part of how it runs.
-      const v8 = await startV8Flags(cwd);
-      const cmd = [Deno.execPath(), "run", ...v8, "-A", entry, "--config", `${dir}/pubsub.yaml`];
+      const v8 = opts.v8Flags === undefined ? await startV8Flags(cwd) : [opts.v8Flags];
+      const cmd = [Deno.execPath(), "run", ...v8.filter((f) => f !== "")];
+      cmd.push(...opts.denoFlags ?? [], "-A", entry, "--config", `${dir}/pubsub.yaml`);
       cmd.push("--acl", `${dir}/pubsub_acl.yaml`, "--log-level", "warn");
       const server = await startProcess({ cmd, port, cpu, dir, cwd }).catch(async (err) => {
         await redis?.stop();

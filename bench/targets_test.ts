@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { startV8Flags } from "./targets.ts";
+import { runtimeTarget, startV8Flags } from "./targets.ts";
 
 Deno.test("startV8Flags takes the V8 flags of the start task, as deno task start runs", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bench-targets-" });
@@ -29,3 +29,19 @@ Deno.test("the repository's start task sets the young generation size the benchm
   const root = new URL("..", import.meta.url).pathname;
   assert.deepEqual(await startV8Flags(root), ["--v8-flags=--max-semi-space-size=8"]);
 });
+
+for (const engine of ["deno", "node"]) {
+  Deno.test(`runtimeTarget("${engine}") answers a publish with 202 and nothing else`, async () => {
+    const server = await runtimeTarget(engine).start(null);
+    try {
+      const res = await fetch(`http://127.0.0.1:${server.port}/t`, {
+        method: "POST",
+        body: '{"a":1}',
+      });
+      assert.equal(res.status, 202);
+      assert.equal(await res.text(), "Payload received, thank you very much!\n");
+    } finally {
+      await server.stop();
+    }
+  });
+}

@@ -43,7 +43,7 @@ Deno.test("textTimestamp reads the send time near the start of a message", () =>
 
 for (const engine of ["deno", "node"]) {
   Deno.test(`runLoad counts SSE and WebSocket deliveries from DenoPubSub (${engine} engine)`, async () => {
-    const server = await oursTarget(MAIN, engine, { engine }).start(null);
+    const server = await oursTarget(MAIN, engine, { server: { engine } }).start(null);
     try {
       for (const transport of ["sse", "ws"] as const) {
         const result = await runLoad(spec(server.port, server.pid, transport));

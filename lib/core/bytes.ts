@@ -32,10 +32,32 @@ let slab = new Uint8Array(SLAB_BYTES);
 let slabAt = 0;
 
 /**
- * UTF-8 encodes `text` into a slice of a shared slab. Allocating an `ArrayBuffer` costs
- * about a microsecond each, more than encoding a small event; slices of one slab cost
- * almost nothing. A slab lives as long as any slice of it, so keep this for bytes that
- * are short-lived or kept together (event lines, which the history drops oldest first).
+ * A new `length`-byte slice of a shared slab, for the caller to fill. Allocating an
+ * `ArrayBuffer` costs about a microsecond each, more than encoding a small event; slices
+ * of one slab cost almost nothing. A slab lives as long as any slice of it, so keep this
+ * for bytes that are short-lived or kept together (event lines, which the history drops
+ * oldest first).
+ *
+ * @example
+ * ```ts
+ * import { allocShared } from "./bytes.ts";
+ * const a = allocShared(3), b = allocShared(5);
+ * console.assert(a.length === 3 && a.buffer === b.buffer);
+ * ```
+ */
+export function allocShared(length: number): Uint8Array {
+  if (length > SLAB_BYTES / 4) return new Uint8Array(length);
+  if (slabAt + length > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabAt = 0;
+  }
+  const bytes = slab.subarray(slabAt, slabAt + length);
+  slabAt += length;
+  return bytes;
+}
+
+/**
+ * UTF-8 encodes `text` into a slice of a shared slab (see {@link allocShared}).
  *
  * @example
  * ```ts
@@ -56,4 +78,13 @@ export function encodeShared(text: string): Uint8Array {
   const bytes = slab.subarray(slabAt, slabAt + written);
   slabAt += written;
   return bytes;
+}
+
+/**
+ * Writes the characters of `ascii` (each below U+0080) into `into` from `at`, without an
+ * encoder call; returns the index after the last byte written.
+ */
+export function writeAscii(into: Uint8Array, at: number, ascii: string): number {
+  for (let i = 0; i < ascii.length; i++) into[at++] = ascii.charCodeAt(i);
+  return at;
 }

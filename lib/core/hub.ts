@@ -42,6 +42,8 @@ export class Hub {
   #pingCycle: Iterator<Subscriber> = [].values();
   #pingSlice = 0;
   #delivery = 0;
+  /** The publish under way; one object for all, so a publish allocates no closure. */
+  readonly #fanout = new Fanout();
   readonly metrics: HubMetrics;
 
   /**
@@ -97,24 +99,12 @@ export class Hub {
    * counted once per event: deliveries times the line length.
    */
   publish(event: Event): void {
-    const delivery = ++this.#delivery;
-    const topics = toTopicSet(event.topics);
-    const topicSet = event.private ? event.topicSet : null;
-    let sent = 0;
-    let bytes = 0;
-    this.#trie.match(topics, (sub) => {
-      if (sub.lastDelivery === delivery) return;
-      sub.lastDelivery = delivery;
-      if (topicSet && !mayRead(sub.principal, topicSet)) return;
-      // The framing hands out the event's bytes built once, shared with every subscriber.
-      const frame = sub.framing.event(event);
-      if (sub.send(frame)) {
-        sent++;
-        bytes += frame.byteLength;
-      }
-    });
-    this.metrics.delivered.inc(sent);
-    this.metrics.bytesSent.inc(bytes);
+    const fanout = this.#fanout;
+    fanout.start(event, ++this.#delivery);
+    this.#trie.match(toTopicSet(event.topics), deliver, fanout);
+    this.metrics.delivered.inc(fanout.sent);
+    this.metrics.bytesSent.inc(fanout.bytes);
+    fanout.start(null, 0);
   }
 
   /** Calls `fn` for every subscriber, e.g. to re-evaluate principals after a reload. */
@@ -148,6 +138,39 @@ export class Hub {
       if (sub.send(frame)) bytes += frame.byteLength;
     }
     this.metrics.bytesSent.inc(bytes);
+  }
+}
+
+/** What one publish has to know and count while the trie hands it subscribers. */
+class Fanout {
+  event: Event | null = null;
+  delivery = 0;
+  /** The event's topics, when it is private and each subscriber's ACL must cover them. */
+  topicSet: ReadonlySet<string> | null = null;
+  sent = 0;
+  /** Bytes enqueued: each subscriber's framing of the event has its own length. */
+  bytes = 0;
+
+  /** Begins a publish (or, with null, lets go of the last event). */
+  start(event: Event | null, delivery: number): void {
+    this.event = event;
+    this.delivery = delivery;
+    this.topicSet = event?.private ? event.topicSet : null;
+    this.sent = 0;
+    this.bytes = 0;
+  }
+}
+
+/** Sends the publish under way to `sub`, once per event whatever sets of its matched. */
+function deliver(sub: Subscriber, fanout: Fanout): void {
+  if (sub.lastDelivery === fanout.delivery) return;
+  sub.lastDelivery = fanout.delivery;
+  if (fanout.topicSet && !mayRead(sub.principal, fanout.topicSet)) return;
+  // The framing hands out the event's bytes built once, shared with every subscriber.
+  const frame = sub.framing.event(fanout.event!);
+  if (sub.send(frame)) {
+    fanout.sent++;
+    fanout.bytes += frame.byteLength;
   }
 }
 

@@ -65,25 +65,46 @@ export function parseSubscription(path: string): TopicSet[] {
 /** Where an event goes, from the path it was published to. */
 export interface PublishPath {
   /** The path as published, percent-decoded. */
-  path: string;
+  readonly path: string;
   /** The topics, without a leading `private` marker. */
-  topics: string[];
+  readonly topics: readonly string[];
   /** Published under `/private/...`. */
-  private: boolean;
+  readonly private: boolean;
 }
+
+/** Publish paths parsed lately, by raw path; the oldest goes first when it is full. */
+const publishPaths = new Map<string, PublishPath>();
+const PUBLISH_PATHS_KEPT = 4096;
 
 /**
  * Parses a publish path. A first segment `private` marks the event private and is not a
- * topic; commas are ordinary characters here, as in PyPubSub.
+ * topic; commas are ordinary characters here, as in PyPubSub. Publishers send to few
+ * paths again and again, so the answers for the last few thousand paths are kept: the
+ * same path gives the same frozen object, which lets per-path work downstream (the
+ * envelope's topics and path) be done once.
  *
  * @throws {TopicError} when a segment is not valid percent-encoding.
+ * @example
+ * ```ts
+ * import { parsePublishPath } from "./topics.ts";
+ * const target = parsePublishPath("/private/git/a%20b");
+ * console.assert(target.path === "/private/git/a b" && target.topics.join() === "git,a b");
+ * console.assert(parsePublishPath("/private/git/a%20b") === target);
+ * ```
  */
 export function parsePublishPath(path: string): PublishPath {
+  let parsed = publishPaths.get(path);
+  if (parsed) return parsed;
   const topics = pathTopics(path);
   const isPrivate = topics[0] === "private";
   if (isPrivate) topics.shift();
   const decoded = path.includes("%") ? path.split("/").map(decodeSegment).join("/") : path;
-  return { path: decoded, topics, private: isPrivate };
+  parsed = Object.freeze({ path: decoded, topics: Object.freeze(topics), private: isPrivate });
+  if (publishPaths.size >= PUBLISH_PATHS_KEPT) {
+    publishPaths.delete(publishPaths.keys().next().value!);
+  }
+  publishPaths.set(path, parsed);
+  return parsed;
 }
 
 /** True when every topic of `set` is in `topics`. */
@@ -160,20 +181,23 @@ export class TopicTrie<T> {
    * several matching sets is visited once per set; callers de-duplicate.
    *
    * @param topics the event's topics as a {@link TopicSet} (sorted, unique).
+   * @param context handed to every `visit`, so a caller can pass one function made once
+   * rather than a closure per call.
    */
-  match(topics: TopicSet, visit: (value: T) => void): void {
-    this.#walk(this.#root, topics, 0, null, visit);
+  match<C>(topics: TopicSet, visit: (value: T, context: C) => void, context?: C): void {
+    this.#walk(this.#root, topics, 0, null, visit, context as C);
   }
 
   /** `position` maps each event topic to its index; made on first need, once per match. */
-  #walk(
+  #walk<C>(
     node: TrieNode<T>,
     topics: TopicSet,
     from: number,
     position: Map<string, number> | null,
-    visit: (value: T) => void,
+    visit: (value: T, context: C) => void,
+    context: C,
   ): void {
-    if (node.values) { for (const value of node.values) visit(value); }
+    if (node.values) { for (const value of node.values) visit(value, context); }
     const children = node.children;
     if (!children) return;
     if (children.size < topics.length - from) {
@@ -181,13 +205,15 @@ export class TopicTrie<T> {
       position ??= new Map(topics.map((topic, i) => [topic, i]));
       for (const [topic, child] of children) {
         const at = position.get(topic);
-        if (at !== undefined && at >= from) this.#walk(child, topics, at + 1, position, visit);
+        if (at !== undefined && at >= from) {
+          this.#walk(child, topics, at + 1, position, visit, context);
+        }
       }
       return;
     }
     for (let i = from; i < topics.length; i++) {
       const child = children.get(topics[i]!);
-      if (child) this.#walk(child, topics, i + 1, position, visit);
+      if (child) this.#walk(child, topics, i + 1, position, visit, context);
     }
   }
 }

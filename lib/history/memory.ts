@@ -43,6 +43,9 @@ const MAX_MS = 2 ** 48 - 1;
 /** The answer for a cursor the history cannot place; shared, never mutated. */
 const UNKNOWN: CursorReplay = Object.freeze({ events: [], truncated: false, unknown: true });
 
+/** What every append answers: memory is as durable as it gets at once. Shared, not made per event. */
+const STORED: Promise<void> = Promise.resolve();
+
 /**
  * A string that sorts before every cursor of millisecond `ms` and after every cursor of an
  * earlier millisecond: the cursor's time prefix.
@@ -110,7 +113,7 @@ export class MemoryHistory<Stub extends EventStub = never> implements History {
   /** Adds an event; see {@link History.append}. */
   append(event: Event): Promise<void> {
     this.add(event);
-    return Promise.resolve();
+    return STORED;
   }
 
   /**

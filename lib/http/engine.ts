@@ -67,7 +67,11 @@ export interface Call {
 export interface Reply {
   readonly status: number;
   readonly headers: Record<string, string>;
-  /** The body of a plain answer; null for none, and for a stream. */
+  /**
+   * The body of a plain answer; null for none, and for a stream. Without a `Content-Type`
+   * in {@link headers}, engines send it as `text/plain;charset=UTF-8` (Deno's own default
+   * for a text body, so the `deno` engine need not validate one more header).
+   */
   readonly text: string | null;
   /** For a subscription: what {@link Peer.openStream} returned, sent as the body. */
   readonly stream: OpenStream | null;

@@ -248,14 +248,18 @@ class RequestCall implements Call {
     return bodyWithin(this.deadline, this.#read(limit));
   }
 
-  async #read(limit: number): Promise<Uint8Array> {
+  #read(limit: number): Promise<Uint8Array> {
     const req = this.req;
     const declared = req.headers.get("content-length");
-    if (declared !== null) {
-      if (Number(declared) > limit) throw tooLarge(limit);
-      // Not through `req.body`: making that stream costs more than reading a small body.
-      return await req.bytes();
-    }
+    if (declared === null) return this.#chunked(limit);
+    if (Number(declared) > limit) return Promise.reject(tooLarge(limit));
+    // Not through `req.body`: making that stream costs more than reading a small body.
+    return req.bytes();
+  }
+
+  /** A body without a declared length, read chunk by chunk up to `limit`. */
+  async #chunked(limit: number): Promise<Uint8Array> {
+    const req = this.req;
     if (!req.body) return new Uint8Array(0);
     const chunks: Uint8Array[] = [];
     let total = 0;

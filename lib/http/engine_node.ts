@@ -416,10 +416,9 @@ class MessageCall implements Call {
         res.shouldKeepAlive = false;
         reject(tooLarge(limit));
       };
-      const onEnd = () => {
-        stop();
-        resolve(chunks.length === 1 ? chunks[0]! : concat(chunks));
-      };
+      // The listeners stay after the end: the message is done, and removing three costs
+      // more than the rest of reading a small body.
+      const onEnd = () => resolve(chunks.length === 1 ? chunks[0]! : concat(chunks));
       const onError = (err: unknown) => {
         stop();
         reject(new HttpError(400, `unreadable request: ${errorMessage(err)}`));
@@ -434,10 +433,14 @@ class MessageCall implements Call {
   }
 }
 
+/** The type of a text answer that names none, as `Deno.serve` sends it. */
+const TEXT_TYPE = "text/plain;charset=UTF-8";
+
 /** Writes a plain answer, with a Content-Length. */
 function send(res: ServerResponse, reply: Reply): void {
   const text = reply.text ?? "";
   const headers: Record<string, string> = { ...reply.headers };
+  if (reply.text !== null) headers["Content-Type"] ??= TEXT_TYPE;
   if (reply.status !== 204 && reply.status !== 304) {
     headers["Content-Length"] = String(Buffer.byteLength(text));
   }

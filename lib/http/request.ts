@@ -1,6 +1,6 @@
 /**
- * Reading what a request carries, whatever the engine: its path, its body's text, and
- * HTTP Basic credentials; and the 413 answer engines give a body past the cap. Each
+ * Reading what a request carries, whatever the engine: its path and HTTP Basic
+ * credentials; and the 413 answer engines give a body past the cap. Each
  * failure is an {@link HttpError} with a one-line reason.
  *
  * @module
@@ -65,17 +65,6 @@ function targetStart(url: string): number {
 /** The 413 answer for a body past `limit` bytes. */
 export function tooLarge(limit: number): HttpError {
   return new HttpError(413, `payload larger than the limit of ${limit} bytes`);
-}
-
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-
-/** Decodes UTF-8, answering 400 for invalid byte sequences. */
-export function decodeUtf8(bytes: Uint8Array): string {
-  try {
-    return utf8.decode(bytes);
-  } catch {
-    throw new HttpError(400, "body is not valid UTF-8");
-  }
 }
 
 /** A user name and password from an `Authorization: Basic` header. */

@@ -44,7 +44,7 @@ import {
 import { BodyTimeout, type TimeoutPhase } from "./timeouts.ts";
 import { streamsAllowedHere } from "../ops/fds.ts";
 import type { LabeledCounter } from "../ops/metrics.ts";
-import { basicCredentials, type Credentials, decodeUtf8, unauthorized } from "./request.ts";
+import { basicCredentials, type Credentials, unauthorized } from "./request.ts";
 import type { CloseReason, Subscriber } from "../core/subscriber.ts";
 import { parsePublishPath, parseSubscription, TopicError } from "../core/topics.ts";
 import { readReplay, type ReplayFrom, replayFrom } from "./replay.ts";
@@ -337,6 +337,7 @@ export class PubSubServer {
     };
   }
 
+  /** A plain answer; the engine sends `text` as `text/plain` (see {@link Reply.text}). */
   #respond(text: string | null, status: number, extra?: Record<string, string>): Reply {
     const headers = this.#headers(extra);
     if (text !== null) headers["Content-Type"] ??= "text/plain; charset=utf-8";
@@ -364,7 +365,7 @@ export class PubSubServer {
    * HTTP/1.0 gets PyPubSub's answer, an empty 200: a stream needs chunked encoding.
    */
   async #subscribe(call: Call, peer: Peer, client: string): Promise<Reply> {
-    const topicSets = topicsOr400(() => parseSubscription(call.path));
+    const topicSets = topicsOr400(parseSubscription, call.path);
     const { config } = this.#settings;
     const { limits } = config.server;
     checkSubscription(topicSets, limits);
@@ -433,11 +434,16 @@ export class PubSubServer {
    * delivers it on every node, this one included.
    *
    * @param receivedAt `performance.now()` when the publish arrived.
+   * @param body the body as received (UTF-8 bytes), or as text.
    * @returns the event (null with a bus), and a promise that settles once it is as durable
    * as `server.backlog.sync` asks (at once unless sync is on), or once the bus has it.
-   * @throws {PayloadError} when `body` is not exactly one JSON object.
+   * @throws {PayloadError} when `body` is not exactly one JSON object in valid UTF-8.
    */
-  publishEvent(target: PublishTarget, body: string, receivedAt = performance.now()): Published {
+  publishEvent(
+    target: PublishTarget,
+    body: string | Uint8Array,
+    receivedAt = performance.now(),
+  ): Published {
     if (this.bus) return this.#publishToBus(this.bus, target, body, receivedAt);
     const event = buildEvent(target, body);
     const stored = this.history.append(event);
@@ -451,9 +457,13 @@ export class PubSubServer {
    * Checks the body and hands it to the bus; counted once the bus has it. The bus builds
    * the event and delivers it here as on every node.
    */
-  #publishToBus(bus: Bus, target: PublishTarget, body: string, receivedAt: number): Published {
-    checkPayload(body);
-    const stored = bus.publish(target, body).then(() => {
+  #publishToBus(
+    bus: Bus,
+    target: PublishTarget,
+    body: string | Uint8Array,
+    receivedAt: number,
+  ): Published {
+    const stored = bus.publish(target, checkPayload(body)).then(() => {
       this.metrics.accepted.inc();
       this.metrics.publishSeconds.observe((performance.now() - receivedAt) / 1000);
     });
@@ -462,12 +472,12 @@ export class PubSubServer {
 
   async #publish(call: Call, client: string, received: number): Promise<Reply> {
     const { config } = this.#settings;
-    const target = topicsOr400(() => parsePublishPath(call.path));
+    const target = topicsOr400(parsePublishPath, call.path);
     checkPublishTopics(target.topics, config.server.limits);
     const login = this.#principal(call);
     const principal = login === null ? null : await login;
     this.#checkPublisher(principal, client, target.topics);
-    const body = decodeUtf8(await call.body(config.server.maxPayloadSize));
+    const body = await call.body(config.server.maxPayloadSize);
     let published: Published;
     try {
       published = this.publishEvent(target, body, received);
@@ -507,10 +517,9 @@ export class PubSubServer {
    * address, as in PyPubSub); any other path needs an address in `clients.payloaders`.
    */
   #checkPublisher(principal: Principal | null, client: string, topics: readonly string[]): void {
-    const { config } = this.#settings;
-    const secure = config.clients.secureTopics;
-    const needed = secure.size === 0 ? [] : topics.filter((topic) => secure.has(topic));
-    if (needed.length > 0) {
+    const secure = this.#settings.config.clients.secureTopics;
+    const needed = secure.size === 0 ? null : topics.filter((topic) => secure.has(topic));
+    if (needed !== null && needed.length > 0) {
       if (!principal) throw unauthorized(`publishing to ${needed.join(", ")} needs a login`);
       const missing = needed.filter((topic) => !principal.topics.has(topic));
       if (missing.length > 0) {
@@ -538,9 +547,9 @@ function busUnavailable(err: BusError): HttpError {
   return new HttpError(503, err.message, { "Retry-After": String(err.retryAfter) });
 }
 
-function topicsOr400<T>(parse: () => T): T {
+function topicsOr400<T>(parse: (path: string) => T, path: string): T {
   try {
-    return parse();
+    return parse(path);
   } catch (err) {
     if (err instanceof TopicError) throw new HttpError(400, err.message);
     throw err;
