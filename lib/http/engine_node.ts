@@ -416,9 +416,10 @@ class MessageCall implements Call {
         res.shouldKeepAlive = false;
         reject(tooLarge(limit));
       };
-      // The listeners stay after the end: the message is done, and removing three costs
-      // more than the rest of reading a small body.
-      const onEnd = () => resolve(chunks.length === 1 ? chunks[0]! : concat(chunks));
+      const onEnd = () => {
+        stop();
+        resolve(chunks.length === 1 ? chunks[0]! : concat(chunks));
+      };
       const onError = (err: unknown) => {
         stop();
         reject(new HttpError(400, `unreadable request: ${errorMessage(err)}`));
