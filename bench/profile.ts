@@ -153,8 +153,8 @@ async function main(args: string[]): Promise<number> {
     `While sampling (every ${intervalUs} µs), the server answered ${window.requests} requests ` +
       `with ${(window.cpuUs / 1e6).toFixed(2)} s of CPU: ${each(window.cpuUs)} µs each, ` +
       `${each(window.mainUs)} µs on the main thread (JavaScript, Deno's event loop and its ` +
-      `system calls) and the rest on V8's and Deno's other threads; ${each(busy)} µs in ` +
-      `samples of JavaScript.\n`,
+      `system calls) and the rest on other threads (V8's compilers and garbage collector, ` +
+      `and the profiler's own sampling); ${each(busy)} µs in samples of JavaScript.\n`,
   );
   print("Busiest functions by self time (µs per request):\n");
   print(table(lines.slice(0, top), busy, window.requests));
