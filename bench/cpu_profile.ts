@@ -21,7 +21,7 @@ export interface CpuProfile {
   endTime: number;
   /** The leaf node of each sample. */
   samples: number[];
-  /** Microseconds since the previous sample. */
+  /** Wall-clock microseconds since the previous sample. */
   timeDeltas: number[];
 }
 
@@ -49,7 +49,12 @@ function label(node: ProfileNode, root: string): string {
  * Self and inclusive time per function, busiest first by self time; idle samples are left
  * out. A function on the stack more than once in a sample (recursion) counts once.
  *
+ * Each sample counts as one sampling interval of running time. The profile's own
+ * `timeDeltas` are wall-clock gaps: while another process has the core they grow, and a
+ * function caught before the pause would be charged for it.
+ *
  * @param root a URL prefix cut from file names, e.g. `file:///repo/`.
+ * @param sampleUs the sampling interval the profile was taken with.
  * @example
  * ```ts
  * import { summarize } from "./cpu_profile.ts";
@@ -60,21 +65,20 @@ function label(node: ProfileNode, root: string): string {
  *     { id: 2, callFrame: frame("work") },
  *   ],
  *   startTime: 0, endTime: 20, samples: [2, 2], timeDeltas: [10, 10],
- * }, "");
+ * }, "", 10);
  * console.assert(lines[0]!.name === "work" && lines[0]!.selfUs === 20);
  * ```
  */
-export function summarize(profile: CpuProfile, root: string): ProfileLine[] {
+export function summarize(profile: CpuProfile, root: string, sampleUs: number): ProfileLine[] {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const self = new Map<string, number>();
   const total = new Map<string, number>();
-  profile.samples.forEach((leaf, i) => {
-    // A sample's time is the gap to the next one; the last sample gets its own gap.
-    const us = profile.timeDeltas[i + 1] ?? profile.timeDeltas[i] ?? 0;
+  const us = sampleUs;
+  for (const leaf of profile.samples) {
     const leafName = label(byId.get(leaf)!, root);
-    if (leafName === IDLE) return;
+    if (leafName === IDLE) continue;
     self.set(leafName, (self.get(leafName) ?? 0) + us);
     const seen = new Set<string>();
     for (let id: number | undefined = leaf; id !== undefined; id = parent.get(id)) {
@@ -83,7 +87,7 @@ export function summarize(profile: CpuProfile, root: string): ProfileLine[] {
       seen.add(name);
       total.set(name, (total.get(name) ?? 0) + us);
     }
-  });
+  }
   return [...total.entries()]
     .map(([name, totalUs]) => ({ name, selfUs: self.get(name) ?? 0, totalUs }))
     .sort((a, b) => b.selfUs - a.selfUs || b.totalUs - a.totalUs);

@@ -19,11 +19,12 @@ const profile: CpuProfile = {
   startTime: 0,
   endTime: 100,
   samples: [3, 3, 2, 4, 5, 5],
-  timeDeltas: [0, 10, 10, 10, 10, 10],
+  timeDeltas: [0, 10, 900, 10, 10, 10],
 };
 
 Deno.test("summarize() splits busy samples into self and total time per function", () => {
-  const lines = summarize(profile, "file:///repo/");
+  // The 900 µs gap (the process was not running) does not count: a sample is one interval.
+  const lines = summarize(profile, "file:///repo/", 10);
   const byName = new Map(lines.map((l) => [l.name, l]));
   assert.deepEqual(byName.get("parse (lib/b.ts:3)"), {
     name: "parse (lib/b.ts:3)",
@@ -53,6 +54,6 @@ Deno.test("summarize() counts a recursive function once per sample", () => {
     samples: [3],
     timeDeltas: [5],
   };
-  const [walk] = summarize(recursive, "file:///repo/");
+  const [walk] = summarize(recursive, "file:///repo/", 5);
   assert.deepEqual(walk, { name: "walk (t.ts:1)", selfUs: 5, totalUs: 5 });
 });

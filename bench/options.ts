@@ -42,6 +42,8 @@ export interface BenchOptions {
   ceiling: boolean;
   /** Measure each engine's runtime alone (`Deno.serve`, `node:http`) in the publish scenario. */
   runtime: boolean;
+  /** Also measure each runtime doing only what the protocol needs of every publish. */
+  floor: boolean;
   /** Where to write every raw result as JSON, or null. */
   json: string | null;
   help: boolean;
@@ -72,6 +74,8 @@ export const USAGE = `Usage: deno task bench [options]
   --no-ceiling        skip the generator-ceiling runs against the trivial server
   --no-runtime        skip the runtime references in (g): Deno.serve (or node:http, for
                       --engine node) reading each body and answering 202, nothing else
+  --floor             also run the runtimes doing only what the protocol needs of every
+                      publish (two request headers, the peer, the URL, three answer headers)
   --no-slow           leave out the stalled subscriber (one that never reads) in (a)-(d), (f)
   --json FILE         write every raw result to FILE
   --help              show this help
@@ -107,6 +111,7 @@ export function parseOptions(args: string[]): BenchOptions {
       "retry-busy": { type: "string" },
       "no-ceiling": { type: "boolean", default: false },
       "no-runtime": { type: "boolean", default: false },
+      floor: { type: "boolean", default: false },
       "no-slow": { type: "boolean", default: false },
       json: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
@@ -148,6 +153,7 @@ export function parseOptions(args: string[]): BenchOptions {
     retryBusy,
     ceiling: !values["no-ceiling"],
     runtime: !values["no-runtime"],
+    floor: values.floor,
     slow: !values["no-slow"],
     json: values.json ?? null,
     help: values.help,

@@ -83,9 +83,14 @@ export async function readRssKB(pid: number): Promise<number> {
   return Number(match[1]);
 }
 
-/** CPU time (user + system) process `pid` has used so far, in seconds. */
-export async function readCpuSeconds(pid: number): Promise<number> {
-  const stat = await readProcFile(`/proc/${pid}/stat`);
+/**
+ * CPU time (user + system) process `pid` has used so far, in seconds; with `thread`, that
+ * one thread's (the main thread's id is the process id).
+ */
+export async function readCpuSeconds(pid: number, thread?: number): Promise<number> {
+  const stat = await readProcFile(
+    thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`,
+  );
   // Fields after the command name, which is in parentheses and may hold spaces.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;

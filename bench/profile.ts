@@ -66,6 +66,8 @@ interface Window {
   requests: number;
   /** Server CPU time (user + system), in microseconds. */
   cpuUs: number;
+  /** The part of it on the main thread: JavaScript, and Deno's event loop and I/O. */
+  mainUs: number;
 }
 
 /** The server's request count and CPU time now. */
@@ -73,7 +75,8 @@ async function mark(port: number, pid: number): Promise<Window> {
   const res = await fetch(`http://127.0.0.1:${port}/`, { method: "HEAD" });
   await res.body?.cancel();
   const requests = Number(res.headers.get("x-requests"));
-  return { requests, cpuUs: (await readCpuSeconds(pid)) * 1e6 };
+  const [cpu, main] = await Promise.all([readCpuSeconds(pid), readCpuSeconds(pid, pid)]);
+  return { requests, cpuUs: cpu * 1e6, mainUs: main * 1e6 };
 }
 
 async function profileRun(
@@ -100,6 +103,7 @@ async function profileRun(
       const window = {
         requests: after.requests - before.requests,
         cpuUs: after.cpuUs - before.cpuUs,
+        mainUs: after.mainUs - before.mainUs,
       };
       return { profile, result, window };
     } finally {
@@ -132,9 +136,8 @@ async function main(args: string[]): Promise<number> {
   const { profile, result, window } = await profileRun({ ...values, intervalUs });
   if (values.save) await Deno.writeTextFile(values.save, JSON.stringify(profile));
   const root = `file://${values.server.slice(0, values.server.lastIndexOf("/") + 1)}`;
-  const lines = summarize(profile, root);
+  const lines = summarize(profile, root, intervalUs);
   const busy = busyUs(lines);
-  const perRequest = window.cpuUs / window.requests;
   const cpu = result.cpu;
   print(
     `Scenario ${values.scenario}, engine ${values.engine}: ` +
@@ -145,11 +148,13 @@ async function main(args: string[]): Promise<number> {
           .join(" / ")
       }.`,
   );
+  const each = (us: number) => (us / window.requests).toFixed(1);
   print(
     `While sampling (every ${intervalUs} µs), the server answered ${window.requests} requests ` +
-      `with ${(window.cpuUs / 1e6).toFixed(2)} s of CPU: ${perRequest.toFixed(1)} µs each, of ` +
-      `which ${(busy / window.requests).toFixed(1)} µs in samples of the JavaScript thread and ` +
-      `the rest in Deno's other threads and the kernel.\n`,
+      `with ${(window.cpuUs / 1e6).toFixed(2)} s of CPU: ${each(window.cpuUs)} µs each, ` +
+      `${each(window.mainUs)} µs on the main thread (JavaScript, Deno's event loop and its ` +
+      `system calls) and the rest on other threads (V8's compilers and garbage collector, ` +
+      `and the profiler's own sampling); ${each(busy)} µs in samples of JavaScript.\n`,
   );
   print("Busiest functions by self time (µs per request):\n");
   print(table(lines.slice(0, top), busy, window.requests));

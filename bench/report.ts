@@ -13,7 +13,7 @@ export interface Column {
   /** Unique key of the target, e.g. `ours` or `ours:node`. */
   readonly key: string;
   readonly label: string;
-  readonly kind: "ceiling" | "runtime" | "ours" | "nchan";
+  readonly kind: "ceiling" | "runtime" | "floor" | "ours" | "nchan";
   /** The HTTP engine of an `ours` column, or the runtime a `runtime` column measures. */
   readonly engine?: string;
 }

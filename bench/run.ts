@@ -63,6 +63,12 @@ async function planTargets(opts: BenchOptions, maxFiles: number): Promise<Planne
         target,
         column: { key: `runtime:${engine}`, label: target.label, kind: "runtime", engine },
       });
+      if (!opts.floor) continue;
+      const floor = runtimeTarget(engine, true);
+      planned.push({
+        target: floor,
+        column: { key: `floor:${engine}`, label: floor.label, kind: "floor", engine },
+      });
     }
   }
   const servers = [{ entry: opts.server, name: null as string | null }];

@@ -98,13 +98,16 @@ export const RUNTIME_LABELS: Readonly<Record<string, string>> = {
 
 /**
  * `bench/runtime_reference.ts`: the runtime behind DenoPubSub's engine `engine` (`deno` or
- * `node`), reading each body and answering 202, nothing else. Publishing only.
+ * `node`), reading each body and answering 202, nothing else; with `floor`, also reading
+ * and writing the headers and addresses the protocol needs on every publish. Publishing
+ * only.
  */
-export function runtimeTarget(engine: string): Target {
+export function runtimeTarget(engine: string, floor = false): Target {
   const script = new URL("./runtime_reference.ts", import.meta.url).pathname;
+  const label = RUNTIME_LABELS[engine] ?? engine;
   return {
     id: "runtime",
-    label: RUNTIME_LABELS[engine] ?? engine,
+    label: floor ? label.replace("alone", "protocol floor") : label,
     subscribePath: "/{topic}",
     publishPath: "/{topic}",
     subscribeHeaders: "",
@@ -113,7 +116,8 @@ export function runtimeTarget(engine: string): Target {
     async start(cpu) {
       const dir = await Deno.makeTempDir({ prefix: "bench-runtime-" });
       const port = freePort();
-      const cmd = [Deno.execPath(), "run", "--allow-net=127.0.0.1", script, engine, String(port)];
+      const kind = floor ? `${engine}-floor` : engine;
+      const cmd = [Deno.execPath(), "run", "--allow-net=127.0.0.1", script, kind, String(port)];
       return await startProcess({ cmd, port, cpu, dir });
     },
   };

@@ -31,17 +31,21 @@ Deno.test("the repository's start task sets the young generation size the benchm
 });
 
 for (const engine of ["deno", "node"]) {
-  Deno.test(`runtimeTarget("${engine}") answers a publish with 202 and nothing else`, async () => {
-    const server = await runtimeTarget(engine).start(null);
-    try {
-      const res = await fetch(`http://127.0.0.1:${server.port}/t`, {
-        method: "POST",
-        body: '{"a":1}',
-      });
-      assert.equal(res.status, 202);
-      assert.equal(await res.text(), "Payload received, thank you very much!\n");
-    } finally {
-      await server.stop();
-    }
-  });
+  for (const floor of [false, true]) {
+    const name = `runtimeTarget("${engine}"${floor ? ", floor" : ""})`;
+    Deno.test(`${name} answers a publish with 202 and DenoPubSub's text`, async () => {
+      const server = await runtimeTarget(engine, floor).start(null);
+      try {
+        const res = await fetch(`http://127.0.0.1:${server.port}/t`, {
+          method: "POST",
+          body: '{"a":1}',
+        });
+        assert.equal(res.status, 202);
+        assert.equal(await res.text(), "Payload received, thank you very much!\n");
+        assert.equal(res.headers.get("x-requests"), floor ? "1" : null);
+      } finally {
+        await server.stop();
+      }
+    });
+  }
 }
