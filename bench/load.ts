@@ -142,7 +142,7 @@ async function cpuSample(serverPid: number | null, helperPids: number[]): Promis
   const usage = cpuUsage();
   let serverSeconds = NaN;
   if (serverPid !== null) {
-    const seconds = await Promise.all([serverPid, ...helperPids].map(readCpuSeconds));
+    const seconds = await Promise.all([serverPid, ...helperPids].map((pid) => readCpuSeconds(pid)));
     serverSeconds = seconds.reduce((sum, s) => sum + s, 0);
   }
   return {
