@@ -20,10 +20,11 @@ import { createServer as createTlsServer } from "node:https";
 import type { Socket } from "node:net";
 import { nextTick } from "node:process";
 import { concat } from "../core/bytes.ts";
-import type { Call, Engine, Handler, ListenOptions, OpenStream, Peer, Reply } from "./engine.ts";
+import type { Engine, Handler, ListenOptions, OpenStream, Peer, Reply } from "./engine.ts";
 import { HttpError } from "./error.ts";
 import { errorMessage, log } from "../log.ts";
-import { pathOf, queryParam, targetLength, tooLarge } from "./request.ts";
+import { tooLarge } from "./request.ts";
+import { IncomingCall } from "./node_call.ts";
 import { StreamCutError, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
 import { NodeSockets } from "./ws_node.ts";
 import { type BodyDeadline, bodyWithin, Deadlines, sweepPeriodMs } from "./timeouts.ts";
@@ -361,34 +362,13 @@ class NodePeer implements Peer {
 }
 
 /** An `IncomingMessage` as the handler reads it. */
-class MessageCall implements Call {
+class MessageCall extends IncomingCall {
   constructor(
-    readonly req: IncomingMessage,
+    req: IncomingMessage,
     readonly res: ServerResponse,
     readonly deadline: BodyDeadline,
-  ) {}
-
-  get method(): string {
-    return this.req.method ?? "GET";
-  }
-
-  /** Node gives the target as sent: usually origin-form (`/a?b`), absolute-form for proxies. */
-  get path(): string {
-    return pathOf(this.req.url ?? "/");
-  }
-
-  get targetLength(): number {
-    return targetLength(this.req.url ?? "/");
-  }
-
-  header(name: string): string | null {
-    const value = this.req.headers[name];
-    if (value === undefined) return null;
-    return Array.isArray(value) ? value.join(", ") : value;
-  }
-
-  query(name: string): string | null {
-    return queryParam(this.req.url ?? "/", name);
+  ) {
+    super(req);
   }
 
   /**

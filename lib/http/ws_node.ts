@@ -15,10 +15,10 @@ import type { Duplex } from "node:stream";
 import { STATUS_CODES } from "node:http";
 // @ts-types="./ws_types.d.ts"
 import { type WebSocket, WebSocketServer } from "ws";
-import type { Call, Handler, OpenStream, Peer, Reply } from "./engine.ts";
+import type { Handler, OpenStream, Peer, Reply } from "./engine.ts";
 import { HttpError } from "./error.ts";
 import { errorMessage, log } from "../log.ts";
-import { pathOf, queryParam, targetLength } from "./request.ts";
+import { IncomingCall } from "./node_call.ts";
 import { type CloseReason, Subscriber, type SubscriberOptions } from "../core/subscriber.ts";
 import { socketClose } from "./websocket.ts";
 
@@ -98,31 +98,7 @@ class NodeSocketSubscriber extends Subscriber {
 }
 
 /** An upgrade request as the handler reads it; it has no body. */
-class UpgradeCall implements Call {
-  constructor(readonly req: IncomingMessage) {}
-
-  get method(): string {
-    return this.req.method ?? "GET";
-  }
-
-  get path(): string {
-    return pathOf(this.req.url ?? "/");
-  }
-
-  get targetLength(): number {
-    return targetLength(this.req.url ?? "/");
-  }
-
-  header(name: string): string | null {
-    const value = this.req.headers[name];
-    if (value === undefined) return null;
-    return Array.isArray(value) ? value.join(", ") : value;
-  }
-
-  query(name: string): string | null {
-    return queryParam(this.req.url ?? "/", name);
-  }
-
+class UpgradeCall extends IncomingCall {
   body(): Promise<Uint8Array> {
     return Promise.reject(new HttpError(400, "an upgrade request carries no body to publish"));
   }
