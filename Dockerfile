@@ -41,6 +41,7 @@ ENTRYPOINT ["deno", "run", "--cached-only", "--no-prompt", \
   "--allow-net", \
   "--allow-read=/app,/etc/denopubsub,/var/lib/denopubsub", \
   "--allow-write=/var/lib/denopubsub", \
+  "--allow-run=cat", \
   "--allow-env=LOG_TOKENS,LOG_STREAM,WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE,AWS_*,HOME,USERPROFILE,HOMEPATH,HOMEDRIVE,_X_AMZN_TRACE_ID", \
   "main.ts", \
   "--config", "/etc/denopubsub/pubsub.yaml", \

@@ -24,6 +24,8 @@ export interface ChildOptions {
    * a write past it fails with EFBIG, as on a full disk, and the process goes on.
    */
   fileSizeLimit?: number;
+  /** The open-file limit, soft and hard, that the process starts with. */
+  openFileLimit?: number;
 }
 
 /** main.ts running as a child process; `await using` kills it if the test did not stop it. */
@@ -40,9 +42,7 @@ export class Child implements AsyncDisposable {
 
   constructor(args: string[], options: ChildOptions = {}) {
     const deno = [Deno.execPath(), "run", ...(options.permissions ?? PERMISSIONS), MAIN, ...args];
-    const [cmd, ...rest] = options.fileSizeLimit === undefined
-      ? deno
-      : limited(options.fileSizeLimit, deno);
+    const [cmd, ...rest] = limited(options, deno);
     this.#process = new Deno.Command(cmd!, {
       args: rest,
       stdout: "piped",
@@ -131,10 +131,24 @@ export class Child implements AsyncDisposable {
   }
 }
 
-/** `command` run under a file-size limit, with SIGXFSZ ignored so that writes just fail. */
-function limited(bytes: number, command: string[]): string[] {
-  const script = 'trap "" XFSZ; ulimit -f "$1"; shift; exec "$@"';
-  return ["sh", "-c", script, "sh", String(Math.floor(bytes / 512)), ...command];
+/**
+ * `command` run under the limits in `options`, if any. Under a file-size limit SIGXFSZ is
+ * ignored, so that writes just fail.
+ */
+function limited(options: ChildOptions, command: string[]): string[] {
+  const limits: string[] = [];
+  if (options.fileSizeLimit !== undefined) {
+    limits.push(`trap "" XFSZ; ulimit -f ${Math.floor(options.fileSizeLimit / 512)}`);
+  }
+  if (options.openFileLimit !== undefined) limits.push(`ulimit -n ${options.openFileLimit}`);
+  if (limits.length === 0) return command;
+  return ["sh", "-c", `${limits.join("; ")}; exec "$@"`, "sh", ...command];
+}
+
+/** The permission flags of a task in deno.json. */
+export async function taskPermissions(task: string): Promise<string[]> {
+  const deno = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  return String(deno.tasks[task]).split(/\s+/).filter((arg) => arg.startsWith("--allow-"));
 }
 
 /** The port in a "listening for …" log line, text or JSON. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { stringify } from "yaml";
-import { Child, portIn, startChild } from "./child.ts";
+import { Child, portIn, startChild, taskPermissions } from "./child.ts";
 import {
   basic,
   engineTest,
@@ -211,12 +211,6 @@ engineTest(
     }
   },
 );
-
-/** The permission flags of a task in deno.json. */
-async function taskPermissions(task: string): Promise<string[]> {
-  const deno = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
-  return String(deno.tasks[task]).split(/\s+/).filter((arg) => arg.startsWith("--allow-"));
-}
 
 engineTest("deno task start's permissions run the service with and without SQS", async (t) => {
   const permissions = await taskPermissions("start");

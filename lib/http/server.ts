@@ -42,7 +42,7 @@ import {
   StreamCounts,
 } from "./limits.ts";
 import { BodyTimeout, type TimeoutPhase } from "./timeouts.ts";
-import { streamsAllowedHere } from "../ops/fds.ts";
+import { readFdLimit, streamsAllowedHere } from "../ops/fds.ts";
 import type { LabeledCounter } from "../ops/metrics.ts";
 import { basicCredentials, type Credentials, unauthorized } from "./request.ts";
 import type { CloseReason, Subscriber } from "../core/subscriber.ts";
@@ -230,6 +230,7 @@ export class PubSubServer {
   /** Starts the HTTP listener, and the HTTPS one when `server.tls` is set. */
   async listen(): Promise<void> {
     const { server } = this.#settings.config;
+    this.#fdStreams = streamsAllowedHere(server.limits.maxStreams, await readFdLimit());
     try {
       this.#engine = await listen(server.engine, (call, peer) => this.handle(call, peer), {
         hostname: server.bind,
@@ -243,7 +244,6 @@ export class PubSubServer {
       this.hub.close();
       throw err;
     }
-    this.#fdStreams = streamsAllowedHere(server.limits.maxStreams);
   }
 
   /** Stops accepting, cuts every stream, and waits for the listeners to finish. */

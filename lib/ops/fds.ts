@@ -4,8 +4,9 @@
  * when streams take them all, publishers are refused by the kernel, not by an answer.
  *
  * Deno raises its soft limit to the hard one at start, so the soft limit is the one that
- * counts. Deno lets a program read it (`/proc/self/limits`) only with `--allow-all`;
- * otherwise it is unknown here.
+ * counts. Deno lets a program read its own `/proc/self/limits` only with `--allow-all`, so
+ * a `cat` child reads its own instead: a child inherits its parent's limits. That is the
+ * one use of `--allow-run=cat`; without it, or off Linux, the limit is unknown here.
  *
  * @module
  */
@@ -39,10 +40,28 @@ export function parseFdLimit(text: string): FdLimit | null {
   return { soft: value(m[1]!), hard: value(m[2]!) };
 }
 
-/** This process's open-file limit, or null when it cannot be read. */
-export function readFdLimit(): FdLimit | null {
+/** Why the limit can be unknown, for the start-up log. */
+export const UNKNOWN_FD_LIMIT =
+  "open-file limit unknown: reading it needs Linux and --allow-run=cat";
+
+/**
+ * This process's open-file limit, read by a `cat` child (see the module comment).
+ *
+ * @returns the limit, or null when it cannot be read: not Linux, no `--allow-run=cat`
+ *   (checked first, so Deno never prompts), no `cat`, or output without the line.
+ */
+export async function readFdLimit(): Promise<FdLimit | null> {
+  if (Deno.build.os !== "linux") return null;
+  if (Deno.permissions.querySync({ name: "run", command: "cat" }).state !== "granted") return null;
   try {
-    return parseFdLimit(Deno.readTextFileSync("/proc/self/limits"));
+    const cat = new Deno.Command("cat", {
+      args: ["/proc/self/limits"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    });
+    const { success, stdout } = await cat.output();
+    return success ? parseFdLimit(new TextDecoder().decode(stdout)) : null;
   } catch {
     return null;
   }
@@ -68,11 +87,12 @@ export function streamsAllowedBy(limit: number): number {
  * default of `server.max_streams`. 0 when the limit is unknown or unlimited: no cap.
  *
  * @param configured `server.max_streams` when set.
+ * @param limit what {@link readFdLimit} found.
  */
-export function streamsAllowedHere(configured: number | null, limit = readFdLimit()): number {
+export function streamsAllowedHere(configured: number | null, limit: FdLimit | null): number {
   const maxStreams = configured === null ? "open-file limit" : configured || "unlimited";
   if (limit === null) {
-    log.info("open-file limit unknown: Deno reads /proc/self/limits only with --allow-all", {
+    log.info(UNKNOWN_FD_LIMIT, {
       max_streams: configured === null ? "unlimited" : maxStreams,
     });
     return 0;

@@ -198,7 +198,7 @@ wait_for_line() {
 }
 
 check_identity_and_health() {
-  local name=$1 server uid
+  local name=$1 server uid limit
   server=$(curl -s -I --max-time 2 "$URL/" | tr -d '\r' | sed -n 's/^[Ss]erver: //p')
   case $server in DenoPubSub/*) ;; *) fail "HEAD / has Server '$server', not DenoPubSub/…" ;; esac
   uid=$(podman exec "$name" sed -n 's/^Uid:[[:space:]]*\([0-9]*\).*/\1/p' /proc/1/status)
@@ -207,7 +207,9 @@ check_identity_and_health() {
     fail "the image's HEALTHCHECK reports unhealthy"
   [ "$(podman inspect --format '{{.State.Health.Status}}' "$name")" = healthy ] ||
     fail "health status is not 'healthy' after podman healthcheck run"
-  phase "HEAD / -> 204, Server $server, uid 1993, HEALTHCHECK healthy"
+  limit=$(podman logs "$name" 2>&1 | grep -o 'open_files=[0-9]* streams_allowed=[0-9]*' | head -1)
+  [ -n "$limit" ] || fail "the server did not read its open-file limit (--allow-run=cat)"
+  phase "HEAD / -> 204, Server $server, uid 1993, HEALTHCHECK healthy, $limit"
 }
 
 # A live stream receives a PUT; the stream must end when the server stops.
