@@ -40,11 +40,14 @@ button[aria-pressed="true"] { background: var(--accent); color: var(--bg); }
 #status[data-state="live"] { color: var(--ok); }
 #status[data-state="down"], .error { color: var(--bad); }
 #notice:empty, #loginerror:empty { display: none; }
+form { margin: 0; }
 fieldset { border: 1px solid var(--line); border-radius: 0.35rem; margin: 0.5rem 0 0; padding: 0.5rem; }
 ol { list-style: none; margin: 0; padding: 0; }
 li { background: var(--card); border: 1px solid var(--line); border-radius: 0.35rem;
   margin: 0.5rem 0; padding: 0.5rem 0.75rem; }
 .meta { display: flex; flex-wrap: wrap; gap: 0.25rem 1rem; font-size: 0.85rem; color: var(--muted); }
+.badge { color: var(--accent); border: 1px solid currentColor; border-radius: 0.25rem; padding: 0 0.35rem; }
+li.private { border-left: 0.25rem solid var(--accent); }
 pre { margin: 0.35rem 0 0; white-space: pre-wrap; overflow-wrap: anywhere;
   font: 0.85rem/1.4 ui-monospace, monospace; }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
@@ -54,7 +57,7 @@ const BODY = `
 <header>
   <h1>Live events: <span id="topics"></span></h1>
   <p>Status: <span id="status" role="status" aria-live="polite" data-state="connecting">connecting</span>
-    · <span id="count">0</span> events</p>
+    · <span id="count">0</span> <span id="unit">events</span></p>
   <p id="notice" role="alert"></p>
   <div class="bar">
     <button id="pause" type="button" aria-pressed="false">Pause</button>
@@ -62,17 +65,21 @@ const BODY = `
     <label>Filter <input id="filter" type="search" placeholder="text in the event"></label>
   </div>
   <details>
-    <summary>Log in to see private events</summary>
-    <fieldset>
-      <legend class="sr">Login</legend>
-      <div class="bar">
-        <label>User <input id="user" autocomplete="username"></label>
-        <label>Password <input id="password" type="password" autocomplete="current-password"></label>
-        <button id="login" type="button">Log in</button>
-        <button id="logout" type="button">Log out</button>
-      </div>
-      <p id="loginerror" class="error" role="alert"></p>
-    </fieldset>
+    <summary id="logintoggle">Log in to see private events</summary>
+    <form id="loginform">
+      <fieldset>
+        <legend class="sr">Login</legend>
+        <div class="bar">
+          <label>User <input id="user" name="user" autocomplete="username" autocapitalize="none"
+            spellcheck="false" required></label>
+          <label>Password <input id="password" name="password" type="password"
+            autocomplete="current-password" required></label>
+          <button id="login" type="submit">Log in</button>
+          <button id="logout" type="button" hidden>Log out</button>
+        </div>
+        <p id="loginerror" class="error" role="alert"></p>
+      </fieldset>
+    </form>
   </details>
 </header>
 <main>
