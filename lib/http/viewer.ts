@@ -31,8 +31,12 @@ header, main { max-width: 60rem; margin: 0 auto; padding: 0.75rem 1rem; }
 h1 { font-size: 1.25rem; margin: 0 0 0.25rem; overflow-wrap: anywhere; }
 .bar { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: end; margin-top: 0.5rem; }
 label { display: flex; flex-direction: column; font-size: 0.85rem; color: var(--muted); }
+/* Fields take the room left on their line, so on a phone they fill it instead of leaving a gap. */
+.bar label { flex: 1 1 12rem; max-width: 24rem; }
+.bar input { width: 100%; }
 input, button { font: inherit; color: var(--fg); background: var(--bg); border: 1px solid var(--muted);
   border-radius: 0.35rem; padding: 0.4rem 0.6rem; min-height: 2.5rem; }
+::placeholder { color: var(--muted); opacity: 1; }
 button { cursor: pointer; background: var(--card); }
 button[aria-pressed="true"] { background: var(--accent); color: var(--bg); }
 :focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
@@ -40,21 +44,28 @@ button[aria-pressed="true"] { background: var(--accent); color: var(--bg); }
 #status[data-state="live"] { color: var(--ok); }
 #status[data-state="down"], .error { color: var(--bad); }
 #notice:empty, #loginerror:empty { display: none; }
+summary { cursor: pointer; padding: 0.5rem 0; margin-top: 0.25rem; }
+form { margin: 0; }
 fieldset { border: 1px solid var(--line); border-radius: 0.35rem; margin: 0.5rem 0 0; padding: 0.5rem; }
 ol { list-style: none; margin: 0; padding: 0; }
 li { background: var(--card); border: 1px solid var(--line); border-radius: 0.35rem;
   margin: 0.5rem 0; padding: 0.5rem 0.75rem; }
 .meta { display: flex; flex-wrap: wrap; gap: 0.25rem 1rem; font-size: 0.85rem; color: var(--muted); }
+/* A topic or path is one long word at times: break it rather than widen the page. */
+.meta > * { min-width: 0; overflow-wrap: anywhere; }
+.badge { color: var(--accent); border: 1px solid currentColor; border-radius: 0.25rem; padding: 0 0.35rem; }
+li.private { border-left: 0.25rem solid var(--accent); }
 pre { margin: 0.35rem 0 0; white-space: pre-wrap; overflow-wrap: anywhere;
   font: 0.85rem/1.4 ui-monospace, monospace; }
-.sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+.sr { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; border: 0;
+  overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 `;
 
 const BODY = `
 <header>
   <h1>Live events: <span id="topics"></span></h1>
   <p>Status: <span id="status" role="status" aria-live="polite" data-state="connecting">connecting</span>
-    · <span id="count">0</span> events</p>
+    · <span id="count">0</span> <span id="unit">events</span></p>
   <p id="notice" role="alert"></p>
   <div class="bar">
     <button id="pause" type="button" aria-pressed="false">Pause</button>
@@ -62,17 +73,21 @@ const BODY = `
     <label>Filter <input id="filter" type="search" placeholder="text in the event"></label>
   </div>
   <details>
-    <summary>Log in to see private events</summary>
-    <fieldset>
-      <legend class="sr">Login</legend>
-      <div class="bar">
-        <label>User <input id="user" autocomplete="username"></label>
-        <label>Password <input id="password" type="password" autocomplete="current-password"></label>
-        <button id="login" type="button">Log in</button>
-        <button id="logout" type="button">Log out</button>
-      </div>
-      <p id="loginerror" class="error" role="alert"></p>
-    </fieldset>
+    <summary id="logintoggle">Log in to see private events</summary>
+    <form id="loginform">
+      <fieldset>
+        <legend class="sr">Login</legend>
+        <div class="bar">
+          <label>User <input id="user" name="user" autocomplete="username" autocapitalize="none"
+            spellcheck="false" required></label>
+          <label>Password <input id="password" name="password" type="password"
+            autocomplete="current-password" required></label>
+          <button id="login" type="submit">Log in</button>
+          <button id="logout" type="button" hidden>Log out</button>
+        </div>
+        <p id="loginerror" class="error" role="alert"></p>
+      </fieldset>
+    </form>
   </details>
 </header>
 <main>

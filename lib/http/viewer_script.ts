@@ -4,6 +4,11 @@
  * URL as Server-Sent Events with `fetch`, so that it can send a login and `Last-Event-ID`,
  * and reconnects after the `retry:` hint, resuming after the last event it showed.
  *
+ * A login re-reads the stream from where the page started (the newest event when it
+ * opened, or the page's own `?since=`/`?cursor=`), so the private events published since
+ * then appear in their place, as if the user had been logged in from the start; events
+ * are kept by id, so none appears twice. Logging out takes private events off the screen.
+ *
  * @module
  */
 
@@ -13,8 +18,22 @@ export const VIEWER_SCRIPT = String.raw`
 (function () {
   var $ = function (id) { return document.getElementById(id); };
   var MAX_SHOWN = 500;
-  var lastId = "", auth = "", user = "", paused = false, held = [], shown = 0;
-  var retryMs = 2000, controller = null, restart = false;
+  // The id of the last event received: where a reconnection resumes.
+  var lastId = "";
+  // Where the page started reading, as request headers; a login re-reads from there.
+  // Null until the first stream said what was newest then.
+  var start = null;
+  // Headers that replace Last-Event-ID on the next connection (a login's re-read).
+  var from = null;
+  // The accepted login, and one being tried: { user, auth }.
+  var login = null, trying = null;
+  // Events on the page (and held while paused) by id, so a re-read shows none twice.
+  var byId = new Map();
+  // Clear hides what came before: events up to this id are not shown again.
+  var floor = "";
+  var paused = false, held = [], count = 0;
+  var retryMs = 2000, controller = null, restart = false, afterLogin = false;
+  var query = new URLSearchParams(location.search);
   var path = decodeURIComponent(location.pathname);
   $("topics").textContent = path === "/" ? "all public events" : path;
 
@@ -24,11 +43,20 @@ export const VIEWER_SCRIPT = String.raw`
     el.textContent = text;
   }
 
+  function setCount(n) {
+    count = n;
+    $("count").textContent = String(n);
+    $("unit").textContent = n === 1 ? "event" : "events";
+  }
+
   function filterText() { return $("filter").value.trim().toLowerCase(); }
 
-  function show(data) {
-    var ev;
-    try { ev = JSON.parse(data); } catch (err) { return; }
+  // The server marks nothing else: a private event is one published under /private/.
+  function isPrivate(ev) {
+    return String(ev.pubsub_path || "").split("/").filter(Boolean)[0] === "private";
+  }
+
+  function render(ev) {
     var li = document.createElement("li");
     var meta = document.createElement("div");
     meta.className = "meta";
@@ -41,29 +69,72 @@ export const VIEWER_SCRIPT = String.raw`
     var where = document.createElement("span");
     where.textContent = ev.pubsub_path || "";
     meta.append(time, topics, where);
+    if (isPrivate(ev)) {
+      li.className = "private";
+      var badge = document.createElement("strong");
+      badge.className = "badge";
+      badge.textContent = "private";
+      meta.prepend(badge);
+    }
     var pre = document.createElement("pre");
     pre.textContent = JSON.stringify(ev, null, 2);
     li.append(meta, pre);
     li.dataset.text = pre.textContent.toLowerCase();
     var f = filterText();
     li.hidden = f !== "" && li.dataset.text.indexOf(f) < 0;
+    return li;
+  }
+
+  // Puts the event in its place, newest first: ids (UUIDv7 cursors) sort by time, and an
+  // event a login re-read brings can be older than those shown.
+  function show(ev, id) {
+    var li = render(ev);
     var list = $("events");
-    list.prepend(li);
-    while (list.children.length > MAX_SHOWN) list.lastElementChild.remove();
-    $("count").textContent = String(++shown);
+    var before = list.firstElementChild;
+    if (id) {
+      li.dataset.id = id;
+      while (before && before.dataset.id > id) before = before.nextElementSibling;
+      byId.set(id, li);
+    }
+    list.insertBefore(li, before);
+    while (list.children.length > MAX_SHOWN) {
+      var last = list.lastElementChild;
+      byId.delete(last.dataset.id);
+      last.remove();
+    }
+    if (li.isConnected) setCount(count + 1);
+  }
+
+  function accept(data, id) {
+    var ev;
+    try { ev = JSON.parse(data); } catch (err) { return; }
+    if (ev === null || typeof ev !== "object") return;
+    if (id && (byId.has(id) || (floor && id <= floor))) return;
+    if (!paused) return show(ev, id);
+    held.push({ ev: ev, id: id });
+    if (id) byId.set(id, null);
   }
 
   function onStatus(data) {
     var s = JSON.parse(data), notes = [];
-    if (s.cursor_unknown) notes.push("The server does not know the last event seen: events may have been missed.");
-    if (s.backlog_truncated) notes.push("Some events since the last one seen are no longer kept: events were missed.");
+    if (start === null) {
+      // Nothing newest yet means everything the server keeps came after the page opened.
+      start = query.has("cursor") || query.has("since") ? {}
+        : s.newest_cursor ? { "Last-Event-ID": s.newest_cursor } : { "X-Fetch-Since": "0" };
+    }
+    if (afterLogin) {
+      if (s.cursor_unknown || s.backlog_truncated) notes.push("Events from before the login are no longer all kept by the server: some private ones cannot be shown.");
+    } else {
+      if (s.cursor_unknown) notes.push("The server does not know the last event seen: events may have been missed.");
+      if (s.backlog_truncated) notes.push("Some events since the last one seen are no longer kept: events were missed.");
+    }
     $("notice").textContent = notes.join(" ");
   }
 
   function dispatch(type, data, id) {
     if (type === "stream") return onStatus(data);
     if (id) lastId = id;
-    if (paused) held.push(data); else show(data);
+    accept(data, id);
   }
 
   async function read(body) {
@@ -96,25 +167,61 @@ export const VIEWER_SCRIPT = String.raw`
 
   function sleep(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
 
+  // Takes private events off the page (and out of what is held), on logout.
+  function dropPrivate() {
+    Array.prototype.slice.call($("events").querySelectorAll("li.private")).forEach(function (li) {
+      byId.delete(li.dataset.id);
+      li.remove();
+      setCount(count - 1);
+    });
+    held = held.filter(function (h) {
+      if (!isPrivate(h.ev)) return true;
+      byId.delete(h.id);
+      return false;
+    });
+  }
+
+  function showLogin() {
+    $("logout").hidden = login === null;
+    $("logintoggle").textContent = login ? "Logged in as " + login.user : "Log in to see private events";
+  }
+
   async function connect() {
     for (;;) {
       controller = new AbortController();
       restart = false;
+      var attempt = trying || login;
       var headers = { Accept: "text/event-stream" };
-      if (lastId) headers["Last-Event-ID"] = lastId;
-      if (auth) headers.Authorization = auth;
-      setStatus("connecting", "connecting");
+      if (from) Object.assign(headers, from);
+      else if (lastId) headers["Last-Event-ID"] = lastId;
+      if (attempt) headers.Authorization = attempt.auth;
+      setStatus("connecting", trying ? "logging in" : "connecting");
       try {
-        var res = await fetch(location.pathname + location.search,
-          { headers: headers, signal: controller.signal, cache: "no-store" });
-        if (res.status === 401 && auth) {
-          $("loginerror").textContent = "Login refused: check the user name and password.";
-          auth = "";
-          res.body && res.body.cancel();
+        // credentials "omit": a 401 then comes back to this script instead of making the
+        // browser ask for a login in its own dialog; the Authorization header still goes.
+        var res = await fetch(location.pathname + location.search, { headers: headers,
+          signal: controller.signal, cache: "no-store", credentials: "omit" });
+        if (res.status === 401 && attempt) {
+          if (res.body) res.body.cancel().catch(function () {});
+          from = null;
+          if (attempt === trying) {
+            trying = null;
+            $("loginerror").textContent = "Login refused: check the user name and password.";
+          } else {
+            // The server no longer takes it (its ACL was reloaded): public events only.
+            login = null;
+            dropPrivate();
+            $("loginerror").textContent = "The login is no longer accepted: showing public events only.";
+          }
+          showLogin();
           continue;
         }
         if (!res.ok) throw new Error("answered " + res.status);
-        setStatus("live", auth ? "live, logged in as " + user : "live");
+        if (trying && attempt === trying) { login = trying; trying = null; }
+        afterLogin = from !== null;
+        from = null;
+        showLogin();
+        setStatus("live", login ? "live, logged in as " + login.user : "live");
         await read(res.body);
       } catch (err) {
         if (restart) continue;
@@ -134,12 +241,19 @@ export const VIEWER_SCRIPT = String.raw`
     paused = !paused;
     this.setAttribute("aria-pressed", String(paused));
     this.textContent = paused ? "Resume" : "Pause";
-    if (!paused) { held.forEach(show); held = []; }
+    if (!paused) {
+      var list = held;
+      held = [];
+      list.forEach(function (h) { if (h.id) byId.delete(h.id); show(h.ev, h.id); });
+    }
   });
   $("clear").addEventListener("click", function () {
-    $("events").replaceChildren();
-    shown = 0;
-    $("count").textContent = "0";
+    var list = $("events");
+    var newest = list.firstElementChild ? list.firstElementChild.dataset.id || "" : "";
+    [newest, lastId].forEach(function (id) { if (id > floor) floor = id; });
+    Array.prototype.forEach.call(list.children, function (li) { byId.delete(li.dataset.id); });
+    list.replaceChildren();
+    setCount(0);
   });
   $("filter").addEventListener("input", function () {
     var f = filterText();
@@ -147,19 +261,29 @@ export const VIEWER_SCRIPT = String.raw`
       li.hidden = f !== "" && li.dataset.text.indexOf(f) < 0;
     });
   });
-  $("login").addEventListener("click", function () {
-    user = $("user").value;
+  // A form, so that Enter in either field logs in; nothing is ever sent by the form itself.
+  $("loginform").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var user = $("user").value;
     var bytes = new TextEncoder().encode(user + ":" + $("password").value);
-    auth = "Basic " + btoa(String.fromCharCode.apply(null, Array.from(bytes)));
+    trying = { user: user, auth: "Basic " + btoa(String.fromCharCode.apply(null, Array.from(bytes))) };
     $("password").value = "";
     $("loginerror").textContent = "";
+    from = start;
     reconnectNow();
   });
   $("logout").addEventListener("click", function () {
-    auth = "";
-    user = "";
+    login = null;
+    trying = null;
+    from = null;
+    dropPrivate();
+    $("loginerror").textContent = "";
+    showLogin();
+    // The button hides itself: give the focus where a next login starts.
+    $("user").focus();
     reconnectNow();
   });
+  showLogin();
   connect();
 })();
 `;
