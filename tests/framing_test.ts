@@ -7,7 +7,14 @@
 import assert from "node:assert/strict";
 import type { EngineName } from "../lib/config.ts";
 import { ChunkedClient, FAST, notOneLine, type ReadPace } from "./chunked_client.ts";
-import { engineTest, publish, waitFor, withEngine, writeFiles } from "./helpers.ts";
+import {
+  type EngineContext,
+  engineTest,
+  publish,
+  waitFor,
+  withEngine,
+  writeFiles,
+} from "./helpers.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -53,10 +60,14 @@ async function burst(url: string, from: number, to: number): Promise<void> {
   }));
 }
 
-engineTest(
-  "every chunk of a replay and of a burst is exactly one line, for slow readers too",
-  async (t) => {
-    const srv = await t.start({ server: { backlog: { size: 1000 } } });
+/**
+ * Replays and bursts to slow, stalled, oldschool and fast readers; `server` adds to the
+ * config. With the head and idle timeouts off the `deno` engine runs on `Deno.serve`,
+ * whose merging of small lines the engine paces; with them on, on `Deno.serveHttp`.
+ */
+function replayAndBurst(server: Record<string, unknown>) {
+  return async (t: EngineContext) => {
+    const srv = await t.start({ server: { backlog: { size: 1000 }, ...server } });
     const port = srv.app.server.port;
     const since = { "X-Fetch-Since": "0" };
     const readers: [string, ChunkedClient, ReadPace | null, boolean][] = [];
@@ -95,7 +106,17 @@ engineTest(
       await Promise.all(readers.map(([, client]) => client.close()));
       await srv.close();
     }
-  },
+  };
+}
+
+engineTest(
+  "every chunk of a replay and of a burst is exactly one line, for slow readers too",
+  replayAndBurst({}),
+);
+
+engineTest(
+  "every chunk is exactly one line with the head and idle timeouts off (Deno.serve)",
+  replayAndBurst({ timeouts: { head: 0, idle: 0 } }),
 );
 
 engineTest("a slow subscriber's stream is cut, not ended with the last chunk", async (t) => {
