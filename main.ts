@@ -46,7 +46,10 @@ async function main(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGHUP", () => void running.reload("all"));
   Deno.addSignalListener("SIGUSR2", () => void running.reload("acl"));
   const stopped = Promise.withResolvers<boolean>();
+  let stopping = false;
   const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     log.info("shutting down", { signal });
     running.stop().then(stopped.resolve);
   };

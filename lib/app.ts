@@ -94,12 +94,12 @@ export class App {
   sqs: SqsIngest | null = null;
   /** The cluster bus, when `cluster` is configured. */
   bus: Bus | null = null;
-  #stopping = false;
+  #stopped: Promise<boolean> | null = null;
   /** The log context before this node's id was added to it. */
   #logContext: LogFields | null = null;
 
   constructor(readonly files: AppFiles, readonly server: PubSubServer) {
-    this.readiness.set("listeners", () => !this.#stopping && server.port !== 0);
+    this.readiness.set("listeners", () => this.#stopped === null && server.port !== 0);
     this.readiness.set("storage", () => server.history.writable);
   }
 
@@ -173,13 +173,17 @@ export class App {
   }
 
   /**
-   * Stops reading SQS, ends every stream and stops the listeners, admin last.
+   * Stops reading SQS, ends every stream and stops the listeners, admin last. Calls after
+   * the first (a second signal during shutdown) wait for the same stop.
    *
    * @returns false when events accepted while the storage could not be written are not
    * on disk (logged in one line); everything is stopped all the same.
    */
-  async stop(): Promise<boolean> {
-    this.#stopping = true;
+  stop(): Promise<boolean> {
+    return this.#stopped ??= this.#stop();
+  }
+
+  async #stop(): Promise<boolean> {
     await this.sqs?.stop();
     await this.server.close();
     await this.bus?.close();

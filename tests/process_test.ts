@@ -12,6 +12,7 @@ import {
   writeFiles,
 } from "./helpers.ts";
 import { CREDENTIALS, Emulator, REGION } from "./sqs_emulator.ts";
+import { startApp } from "../lib/app.ts";
 
 Deno.test("main.ts --help and --version print on stdout and exit 0", async () => {
   for (const flag of ["--help", "--version"]) {
@@ -158,6 +159,41 @@ engineTest(
     assert.ok(refused, "no longer accepting connections");
   },
 );
+
+engineTest("a second signal during shutdown changes nothing: one stop, exit 0", async (t) => {
+  await using server = await startChild(t.engine);
+  const { child, url } = server;
+  await using streams = new Streams();
+  const sub = await streams.open(`${url}/t`);
+  child.kill("SIGTERM");
+  child.kill("SIGINT");
+  await child.waitLine(/shutting down/);
+  try {
+    child.kill("SIGTERM");
+  } catch {
+    // Already exited: the later signal had nothing left to reach.
+  }
+  assert.ok(await sub.cut(), "stream cut, not ended cleanly");
+  assert.equal(await child.exit(), 0);
+  const log = child.stderr.join("\n");
+  assert.equal(log.match(/shutting down/g)?.length, 1, log);
+  assert.match(log, /INFO {2}stopped$/);
+  assert.doesNotMatch(log, /error/i);
+});
+
+engineTest("App.stop() called again while stopping waits for the same stop", async (t) => {
+  const files = await writeFiles(withEngine({}, t.engine));
+  try {
+    const app = await startApp(files);
+    const [first, second] = await Promise.allSettled([app.stop(), app.stop()]);
+    assert.deepEqual([first, second], [
+      { status: "fulfilled", value: true },
+      { status: "fulfilled", value: true },
+    ]);
+  } finally {
+    await files.cleanup();
+  }
+});
 
 engineTest(
   "--log-format json logs subscribes, rejections, reloads and evictions as JSON on stderr only",
