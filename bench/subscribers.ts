@@ -45,6 +45,71 @@ export interface OpenResult {
   openByPath: Map<string, number>;
 }
 
+/**
+ * Opens a subscriber per path with `openOne`, `concurrency` at a time. Stops starting new
+ * ones at `deadlineMs` (epoch ms); those count as failed.
+ */
+export async function openEach(
+  paths: readonly string[],
+  concurrency: number,
+  deadlineMs: number,
+  openOne: (path: string) => Promise<string | null>,
+): Promise<OpenResult> {
+  const began = performance.now();
+  const result: OpenResult = {
+    opened: 0,
+    failed: 0,
+    firstError: null,
+    ms: 0,
+    openByPath: new Map(),
+  };
+  let next = 0;
+  const worker = async () => {
+    while (next < paths.length) {
+      const path = paths[next++]!;
+      const error = Date.now() > deadlineMs
+        ? "gave up: opening took too long"
+        : await openOne(path);
+      if (error === null) {
+        result.opened++;
+        result.openByPath.set(path, (result.openByPath.get(path) ?? 0) + 1);
+      } else {
+        result.failed++;
+        result.firstError ??= error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, paths.length) }, worker));
+  result.ms = performance.now() - began;
+  return result;
+}
+
+/**
+ * A wait for the next delivery of a subscriber set: {@link Progress.wait} resolves at the
+ * next {@link Progress.wake} or after its timeout, whichever comes first. Callers waiting
+ * at the same time share one promise and one timer.
+ */
+export class Progress {
+  #waiter: (PromiseWithResolvers<void> & { timer: ReturnType<typeof setTimeout> }) | null = null;
+
+  wait(timeoutMs: number): Promise<void> {
+    let waiter = this.#waiter;
+    if (waiter === null) {
+      const timer = setTimeout(() => this.wake(), timeoutMs);
+      waiter = this.#waiter = { ...Promise.withResolvers<void>(), timer };
+    }
+    return waiter.promise;
+  }
+
+  wake(): void {
+    const waiter = this.#waiter;
+    if (waiter === null) return;
+    this.#waiter = null;
+    clearTimeout(waiter.timer);
+    waiter.resolve();
+  }
+}
+
 const encoder = new TextEncoder();
 
 interface Sub {
@@ -77,7 +142,7 @@ export class SubscriberSet {
   #opts: SubscriberOptions;
   #subs: Sub[] = [];
   #closing = false;
-  #waiter: (PromiseWithResolvers<void> & { timer: ReturnType<typeof setTimeout> }) | null = null;
+  readonly #progress = new Progress();
 
   constructor(opts: SubscriberOptions) {
     this.#opts = opts;
@@ -87,38 +152,13 @@ export class SubscriberSet {
    * Opens every subscriber, `concurrency` at a time, and waits for each response head.
    * Stops starting new ones at `deadlineMs` (epoch ms); those count as failed.
    */
-  async open(concurrency: number, deadlineMs: number): Promise<OpenResult> {
-    const began = performance.now();
-    const result: OpenResult = {
-      opened: 0,
-      failed: 0,
-      firstError: null,
-      ms: 0,
-      openByPath: new Map(),
-    };
-    const paths = this.#opts.paths;
-    let next = 0;
-    const worker = async () => {
-      while (next < paths.length) {
-        const path = paths[next++]!;
-        if (Date.now() > deadlineMs) {
-          result.failed++;
-          result.firstError ??= "gave up: opening took too long";
-          continue;
-        }
-        const error = await this.#openOne(path, deadlineMs);
-        if (error === null) {
-          result.opened++;
-          result.openByPath.set(path, (result.openByPath.get(path) ?? 0) + 1);
-        } else {
-          result.failed++;
-          result.firstError ??= error;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, paths.length) }, worker));
-    result.ms = performance.now() - began;
-    return result;
+  open(concurrency: number, deadlineMs: number): Promise<OpenResult> {
+    return openEach(
+      this.#opts.paths,
+      concurrency,
+      deadlineMs,
+      (path) => this.#openOne(path, deadlineMs),
+    );
   }
 
   /**
@@ -126,20 +166,7 @@ export class SubscriberSet {
    * first. Callers waiting at the same time share one promise and one timer.
    */
   progress(timeoutMs: number): Promise<void> {
-    let waiter = this.#waiter;
-    if (waiter === null) {
-      const timer = setTimeout(() => this.#wake(), timeoutMs);
-      waiter = this.#waiter = { ...Promise.withResolvers<void>(), timer };
-    }
-    return waiter.promise;
-  }
-
-  #wake(): void {
-    const waiter = this.#waiter;
-    if (waiter === null) return;
-    this.#waiter = null;
-    clearTimeout(waiter.timer);
-    waiter.resolve();
+    return this.#progress.wait(timeoutMs);
   }
 
   /** Closes every connection and waits for the read loops to end. */
@@ -210,7 +237,7 @@ export class SubscriberSet {
         const n = await conn.read(buf);
         if (n === null) break;
         sub.decoder.push(buf, origin + performance.now(), n);
-        if (this.#waiter !== null) this.#wake();
+        this.#progress.wake();
       }
     } catch {
       // Closed locally or reset by the server; both end the stream.

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { DeliveryStats, type OpenResult, type SubscriberOptions } from "./subscribers.ts";
+import {
+  DeliveryStats,
+  openEach,
+  type OpenResult,
+  Progress,
+  type SubscriberOptions,
+} from "./subscribers.ts";
 
 /** How far into a message the timestamp is looked for, as in the stream decoder. */
 const MESSAGE_HEAD = 320;
@@ -40,60 +46,25 @@ export class WsSubscriberSet {
   #sockets: WebSocket[] = [];
   #closed: Promise<void>[] = [];
   #closing = false;
-  #waiter: (PromiseWithResolvers<void> & { timer: ReturnType<typeof setTimeout> }) | null = null;
+  readonly #progress = new Progress();
 
   constructor(opts: SubscriberOptions) {
     this.#opts = opts;
   }
 
   /** Opens every socket, `concurrency` at a time, until `deadlineMs` (epoch ms). */
-  async open(concurrency: number, deadlineMs: number): Promise<OpenResult> {
-    const began = performance.now();
-    const result: OpenResult = {
-      opened: 0,
-      failed: 0,
-      firstError: null,
-      ms: 0,
-      openByPath: new Map(),
-    };
-    const paths = this.#opts.paths;
-    let next = 0;
-    const worker = async () => {
-      while (next < paths.length) {
-        const path = paths[next++]!;
-        const error = Date.now() > deadlineMs
-          ? "gave up: opening took too long"
-          : await this.#openOne(path, deadlineMs);
-        if (error === null) {
-          result.opened++;
-          result.openByPath.set(path, (result.openByPath.get(path) ?? 0) + 1);
-        } else {
-          result.failed++;
-          result.firstError ??= error;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, paths.length) }, worker));
-    result.ms = performance.now() - began;
-    return result;
+  open(concurrency: number, deadlineMs: number): Promise<OpenResult> {
+    return openEach(
+      this.#opts.paths,
+      concurrency,
+      deadlineMs,
+      (path) => this.#openOne(path, deadlineMs),
+    );
   }
 
   /** Resolves at the next message, or after `timeoutMs`; concurrent callers share one timer. */
   progress(timeoutMs: number): Promise<void> {
-    let waiter = this.#waiter;
-    if (waiter === null) {
-      const timer = setTimeout(() => this.#wake(), timeoutMs);
-      waiter = this.#waiter = { ...Promise.withResolvers<void>(), timer };
-    }
-    return waiter.promise;
-  }
-
-  #wake(): void {
-    const waiter = this.#waiter;
-    if (waiter === null) return;
-    this.#waiter = null;
-    clearTimeout(waiter.timer);
-    waiter.resolve();
+    return this.#progress.wait(timeoutMs);
   }
 
   /** Closes every socket and waits until each has closed. */
@@ -145,6 +116,6 @@ export class WsSubscriberSet {
       stats.latency.record(ms);
       stats.lastRecvMs = recvMs;
     }
-    if (this.#waiter !== null) this.#wake();
+    this.#progress.wake();
   }
 }
