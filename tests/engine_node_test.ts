@@ -4,78 +4,11 @@
  */
 
 import * as assert from "node:assert/strict";
-import { basic, publish, startServer, type TestServer, waitFor } from "./helpers.ts";
+import { basic, publish, startServer, waitFor } from "./helpers.ts";
+import { RawClient } from "./raw_client.ts";
 import { holdChecks } from "./password_checks.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-/** A raw HTTP/1.1 connection that collects everything the server sends. */
-class RawClient {
-  readonly #conn: Deno.TcpConn;
-  #text = "";
-  #ended = false;
-  readonly #reading: Promise<void>;
-
-  private constructor(conn: Deno.TcpConn) {
-    this.#conn = conn;
-    this.#reading = this.#read();
-  }
-
-  static async connect(srv: TestServer): Promise<RawClient> {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: srv.app.server.port });
-    return new RawClient(conn);
-  }
-
-  async #read(): Promise<void> {
-    const buf = new Uint8Array(65536);
-    try {
-      while (true) {
-        const n = await this.#conn.read(buf);
-        if (n === null) break;
-        this.#text += decoder.decode(buf.subarray(0, n), { stream: true });
-      }
-    } catch {
-      // Closed here, or reset by the server: either way nothing more arrives.
-    }
-    this.#ended = true;
-  }
-
-  /** Everything received so far. */
-  get text(): string {
-    return this.#text;
-  }
-
-  send(text: string): Promise<number> {
-    return this.#conn.write(encoder.encode(text));
-  }
-
-  closeWrite(): Promise<void> {
-    return this.#conn.closeWrite();
-  }
-
-  /** Waits until the received text holds `part`. */
-  async received(part: string, timeoutMs = 3000): Promise<void> {
-    await waitFor(() => this.#text.includes(part), timeoutMs, JSON.stringify(part));
-  }
-
-  /** Waits until the server closed the connection. */
-  async closedByServer(timeoutMs = 3000): Promise<void> {
-    await waitFor(() => this.#ended, timeoutMs, "the server to close the connection");
-  }
-
-  async close(): Promise<void> {
-    if (!this.#ended) this.#conn.close();
-    await this.#reading;
-    if (this.#ended) {
-      try {
-        this.#conn.close();
-      } catch {
-        // Already closed above.
-      }
-    }
-  }
-}
 
 /** The chunk Node's `write()` makes of `line`: its size in hex, the line, CRLF. */
 function chunk(line: string): string {
@@ -87,7 +20,7 @@ const SUBSCRIBE = "GET /t HTTP/1.1\r\nHost: x\r\n\r\n";
 Deno.test("node engine: a stream is chunked on the wire as Node frames it, and shutdown closes it without the last chunk", async () => {
   const srv = await startServer({ server: { engine: "node" } });
   let stopped = false;
-  const client = await RawClient.connect(srv);
+  const client = await RawClient.connect(srv.app.server.port);
   try {
     await client.send(SUBSCRIBE);
     await client.received("\r\n\r\n");
@@ -115,7 +48,7 @@ Deno.test("node engine: a stream is chunked on the wire as Node frames it, and s
 Deno.test("node engine: a client that ends its side ends its stream at once", async () => {
   // No keepalive line for an hour: only the client's end of the connection can end it.
   const srv = await startServer({ server: { engine: "node", keepalive: "1h" } });
-  const client = await RawClient.connect(srv);
+  const client = await RawClient.connect(srv.app.server.port);
   try {
     await client.send(SUBSCRIBE);
     await client.received("stillalive");
@@ -131,7 +64,7 @@ Deno.test("node engine: a client that ends its side ends its stream at once", as
 
 Deno.test("node engine: bytes a subscriber sends after its request are ignored and its stream goes on", async () => {
   const srv = await startServer({ server: { engine: "node" } });
-  const client = await RawClient.connect(srv);
+  const client = await RawClient.connect(srv.app.server.port);
   try {
     await client.send(SUBSCRIBE);
     await client.received("stillalive");
@@ -154,7 +87,7 @@ Deno.test("node engine: a stream whose connection cannot be taken over stays wit
   const srv = await startServer({ server: { engine: "node", keepalive: "1h" } }, {
     alice: { password: "pw" },
   });
-  const client = await RawClient.connect(srv);
+  const client = await RawClient.connect(srv.app.server.port);
   try {
     const body = '{"pipelined":1}';
     const put = `PUT /t HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic("alice", "pw")}\r\n` +

@@ -56,6 +56,11 @@ export class RawClient {
     return this.#conn.write(encoder.encode(text));
   }
 
+  /** Ends the sending half: the server reads the end of the request stream. */
+  closeWrite(): Promise<void> {
+    return this.#conn.closeWrite();
+  }
+
   /** Waits until the received text holds `part` (`times` times). */
   async received(part: string, timeoutMs = 3000, times = 1): Promise<void> {
     const count = () => this.#text.split(part).length - 1;
